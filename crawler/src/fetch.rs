@@ -1,0 +1,183 @@
+//! What one fetch produces, on every stage: a [`Page`] or a [`FetchError`], and a [`Timeline`]
+//! of when it connected, when the first byte arrived and when it ended.
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// A complete HTTP response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub status: u16,
+    pub reason: String,
+    /// Header names are lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Page {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a URL produced no page. Every variant's message says what went wrong in words an
+/// attendee can act on.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The URL does not parse, or is not `http://`.
+    BadUrl(String),
+    /// The host name did not resolve.
+    Resolve { host: String, source: io::Error },
+    /// The TCP connection could not be made (refused, unreachable…).
+    Connect(io::Error),
+    /// Writing the request failed.
+    Send(io::Error),
+    /// Reading the response failed (reset…).
+    Receive(io::Error),
+    /// The server closed the connection without sending a byte.
+    ClosedEarly,
+    /// The bytes received are not an HTTP response.
+    Malformed(String),
+    /// The server closed the connection before the body reached its Content-Length.
+    ShortBody { expected: usize, received: usize },
+    /// The response exceeded the size cap.
+    TooLarge { limit: usize },
+    /// A response feature this client does not implement.
+    Unsupported(String),
+    /// The deadline passed; `phase` says what the fetch was doing.
+    TimedOut { phase: &'static str },
+    /// The runtime itself failed (could not create its poller, could not register…).
+    Runtime(io::Error),
+}
+
+impl FetchError {
+    /// The error for a fetch cut off by its deadline, naming the phase it was in.
+    pub fn timed_out(timeline: &Timeline) -> FetchError {
+        FetchError::TimedOut {
+            phase: timeline.phase(),
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::BadUrl(why) => write!(f, "bad URL: {why}"),
+            FetchError::Resolve { host, source } => {
+                write!(f, "cannot resolve host {host:?}: {source}")
+            }
+            FetchError::Connect(e) => write!(f, "connect failed: {}", describe(e)),
+            FetchError::Send(e) => write!(f, "sending the request failed: {}", describe(e)),
+            FetchError::Receive(e) => write!(f, "receiving the response failed: {}", describe(e)),
+            FetchError::ClosedEarly => {
+                write!(f, "connection closed by the server before any response")
+            }
+            FetchError::Malformed(why) => write!(f, "malformed response: {why}"),
+            FetchError::ShortBody { expected, received } => write!(
+                f,
+                "body shorter than its Content-Length: connection closed after {received} of {expected} bytes"
+            ),
+            FetchError::TooLarge { limit } => {
+                write!(f, "response too large: more than {limit} bytes")
+            }
+            FetchError::Unsupported(what) => write!(f, "unsupported response: {what}"),
+            FetchError::TimedOut { phase } => write!(f, "timed out while {phase}"),
+            FetchError::Runtime(e) => write!(f, "the event loop failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// io errors in plain words; the OS text ("Connection refused (os error 111)") is kept.
+fn describe(e: &io::Error) -> String {
+    let plain = match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused",
+        io::ErrorKind::ConnectionReset => "connection reset by the server",
+        io::ErrorKind::ConnectionAborted => "connection aborted",
+        io::ErrorKind::BrokenPipe => "connection closed by the server (broken pipe)",
+        io::ErrorKind::TimedOut => "timed out",
+        _ => return e.to_string(),
+    };
+    format!("{plain} ({e})")
+}
+
+/// When each phase of one fetch began. `connecting` runs from `start` to `connected`,
+/// `waiting` from `connected` to `first_byte`, `receiving` from `first_byte` to `end`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    pub start: Instant,
+    pub connected: Option<Instant>,
+    pub first_byte: Option<Instant>,
+    pub end: Option<Instant>,
+}
+
+impl Timeline {
+    /// A timeline whose fetch starts now.
+    pub fn start() -> Timeline {
+        Timeline {
+            start: Instant::now(),
+            connected: None,
+            first_byte: None,
+            end: None,
+        }
+    }
+
+    /// The TCP connection is up.
+    pub fn connected(&mut self) {
+        self.connected.get_or_insert_with(Instant::now);
+    }
+
+    /// Response bytes arrived; only the first call counts.
+    pub fn first_byte(&mut self) {
+        self.first_byte.get_or_insert_with(Instant::now);
+    }
+
+    /// The fetch is over, with a page or an error; only the first call counts.
+    pub fn end(&mut self) {
+        self.end.get_or_insert_with(Instant::now);
+    }
+
+    /// What the fetch is doing (or was doing when it ended).
+    pub fn phase(&self) -> &'static str {
+        match (self.connected, self.first_byte) {
+            (None, _) => "connecting",
+            (Some(_), None) => "waiting for the response",
+            (Some(_), Some(_)) => "receiving the response",
+        }
+    }
+
+    /// How long the fetch took (up to now if it has not ended).
+    pub fn elapsed(&self) -> Duration {
+        self.end.unwrap_or_else(Instant::now) - self.start
+    }
+}
+
+/// How one URL ended: the URL as given, its page or error, and its timeline.
+#[derive(Debug)]
+pub struct Outcome {
+    pub url: String,
+    pub result: Result<Page, FetchError>,
+    pub timeline: Timeline,
+}
+
+impl Outcome {
+    /// Records the end of a fetch (closing its timeline if the stage has not).
+    pub fn new(url: &str, result: Result<Page, FetchError>, mut timeline: Timeline) -> Outcome {
+        timeline.end();
+        Outcome {
+            url: url.to_string(),
+            result,
+            timeline,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}

@@ -1,0 +1,324 @@
+//! HTTP/1.0, client side: the request bytes and an incremental response reader.
+//!
+//! Every stage feeds the bytes it receives into a [`ResponseReader`], however it received
+//! them (blocking read, callback, coroutine, `async fn`). The reader says when the response is
+//! complete — at the end of the stream, or as soon as the body reaches its `Content-Length`
+//! even if the server keeps the connection open — and turns every way a response can be wrong
+//! into a [`FetchError`].
+
+use crate::fetch::{FetchError, Page};
+use crate::url::Url;
+
+/// The largest response (head and body) a fetch accepts: 1 MiB.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The most headers a response may carry.
+const MAX_HEADERS: usize = 64;
+
+/// The request every stage sends: HTTP/1.0, so the server closes the connection after the
+/// response, exactly as in the Python original.
+pub fn request(url: &Url) -> Vec<u8> {
+    format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: looplab\r\nAccept: text/html\r\n\r\n",
+        url.path,
+        url.host_header()
+    )
+    .into_bytes()
+}
+
+/// The parsed status line and headers, kept while the body arrives.
+#[derive(Debug)]
+struct Head {
+    status: u16,
+    reason: String,
+    headers: Vec<(String, String)>,
+    /// Where the body starts in the buffer.
+    body_start: usize,
+    content_length: Option<usize>,
+}
+
+/// Collects response bytes until they make a complete [`Page`].
+#[derive(Debug)]
+pub struct ResponseReader {
+    buf: Vec<u8>,
+    head: Option<Head>,
+    limit: usize,
+}
+
+impl Default for ResponseReader {
+    fn default() -> Self {
+        ResponseReader::new()
+    }
+}
+
+impl ResponseReader {
+    pub fn new() -> ResponseReader {
+        ResponseReader::with_limit(MAX_RESPONSE_BYTES)
+    }
+
+    /// A reader that rejects responses larger than `limit` bytes.
+    pub fn with_limit(limit: usize) -> ResponseReader {
+        ResponseReader {
+            buf: Vec::new(),
+            head: None,
+            limit,
+        }
+    }
+
+    /// How many bytes have been received so far.
+    pub fn received(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
+    /// (a read that returned 0). Returns `Ok(Some(page))` once the response is complete,
+    /// `Ok(None)` while more bytes are needed, and an error as soon as the response cannot be
+    /// right. At the end of the stream it never returns `Ok(None)`.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Page>, FetchError> {
+        if chunk.is_empty() {
+            return self.end_of_stream().map(Some);
+        }
+        if self.buf.len() + chunk.len() > self.limit {
+            return Err(FetchError::TooLarge { limit: self.limit });
+        }
+        self.buf.extend_from_slice(chunk);
+        if self.head.is_none() {
+            self.head = self.parse_head()?;
+        }
+        match &self.head {
+            Some(head) => match head.content_length {
+                Some(length) if self.buf.len() - head.body_start >= length => {
+                    Ok(Some(self.take_page()))
+                }
+                _ => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn end_of_stream(&mut self) -> Result<Page, FetchError> {
+        if self.buf.is_empty() {
+            return Err(FetchError::ClosedEarly);
+        }
+        let Some(head) = &self.head else {
+            return Err(FetchError::Malformed(format!(
+                "connection closed in the middle of the headers after {} bytes",
+                self.buf.len()
+            )));
+        };
+        let received = self.buf.len() - head.body_start;
+        match head.content_length {
+            Some(expected) if received < expected => {
+                Err(FetchError::ShortBody { expected, received })
+            }
+            _ => Ok(self.take_page()),
+        }
+    }
+
+    /// Parses the status line and headers once they are all in the buffer.
+    fn parse_head(&self) -> Result<Option<Head>, FetchError> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut headers);
+        let body_start = match response.parse(&self.buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(FetchError::Malformed(format!(
+                    "more than {MAX_HEADERS} headers"
+                )));
+            }
+            Err(e) => {
+                let start = String::from_utf8_lossy(&self.buf[..self.buf.len().min(24)]);
+                return Err(FetchError::Malformed(format!(
+                    "not an HTTP response ({e}); it starts with {start:?}"
+                )));
+            }
+        };
+        let status = response.code.unwrap_or_default();
+        let reason = response.reason.unwrap_or_default().to_string();
+        let headers: Vec<(String, String)> = response
+            .headers
+            .iter()
+            .map(|h| {
+                let value = String::from_utf8_lossy(h.value).trim().to_string();
+                (h.name.to_ascii_lowercase(), value)
+            })
+            .collect();
+        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        if let Some(encoding) = find("transfer-encoding") {
+            if !encoding.eq_ignore_ascii_case("identity") {
+                return Err(FetchError::Unsupported(format!(
+                    "Transfer-Encoding: {encoding} (this HTTP/1.0 client reads plain bodies)"
+                )));
+            }
+        }
+        let content_length = match find("content-length") {
+            None => None,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    return Err(FetchError::Malformed(format!(
+                        "invalid Content-Length {text:?}"
+                    )));
+                }
+            },
+        };
+        if let Some(length) = content_length {
+            if body_start.saturating_add(length) > self.limit {
+                return Err(FetchError::TooLarge { limit: self.limit });
+            }
+        }
+        Ok(Some(Head {
+            status,
+            reason,
+            headers,
+            body_start,
+            content_length,
+        }))
+    }
+
+    fn take_page(&mut self) -> Page {
+        let head = self
+            .head
+            .take()
+            .expect("take_page is called only after the head");
+        let mut body = self.buf.split_off(head.body_start);
+        if let Some(length) = head.content_length {
+            // Anything after the declared body is not ours (HTTP/1.0 has no pipelining).
+            body.truncate(length);
+        }
+        self.buf.clear();
+        Page {
+            status: head.status,
+            reason: head.reason,
+            headers: head.headers,
+            body,
+        }
+    }
+}
+
+/// The `href` targets of the `<a>` tags in an HTML page, in order. A small, forgiving scan,
+/// not an HTML parser: enough for the crawler of stage 5 to discover links.
+pub fn links(body: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("href") {
+        let start = from + at + 4;
+        from = start;
+        let rest = lower[start..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let value_start = text.len() - rest.trim_start().len();
+        let value = &text[value_start..];
+        let link = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => value[1..].split(quote).next().unwrap_or(""),
+            _ => value
+                .split(|c: char| c.is_whitespace() || c == '>')
+                .next()
+                .unwrap_or(""),
+        };
+        if !link.is_empty() {
+            found.push(link.to_string());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(reader: &mut ResponseReader, parts: &[&[u8]]) -> Result<Option<Page>, FetchError> {
+        let mut last = Ok(None);
+        for part in parts {
+            last = reader.feed(part);
+            if !matches!(last, Ok(None)) {
+                break;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn request_is_http_1_0_with_host() {
+        let url = Url::parse("http://127.0.0.1:8000/3").unwrap();
+        let req = String::from_utf8(request(&url)).unwrap();
+        assert!(req.starts_with("GET /3 HTTP/1.0\r\nHost: 127.0.0.1:8000\r\n"));
+        assert!(req.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn complete_at_content_length_even_if_the_connection_stays_open() {
+        let mut r = ResponseReader::new();
+        let page = feed_all(
+            &mut r,
+            &[
+                b"HTTP/1.0 200 OK\r\nContent-Le",
+                b"ngth: 5\r\n\r\nhel",
+                b"lo",
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(page.status, 200);
+        assert_eq!(page.reason, "OK");
+        assert_eq!(page.body, b"hello");
+        assert_eq!(page.header("Content-Length"), Some("5"));
+    }
+
+    #[test]
+    fn without_content_length_the_body_ends_with_the_stream() {
+        let mut r = ResponseReader::new();
+        assert!(
+            r.feed(b"HTTP/1.0 404 Not Found\r\n\r\nno")
+                .unwrap()
+                .is_none()
+        );
+        assert!(r.feed(b"pe").unwrap().is_none());
+        let page = r.feed(b"").unwrap().unwrap();
+        assert_eq!((page.status, page.body.as_slice()), (404, &b"nope"[..]));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let check = |parts: &[&[u8]], says: &str| {
+            let mut r = ResponseReader::with_limit(100);
+            let err = feed_all(&mut r, parts).unwrap_err().to_string();
+            assert!(err.contains(says), "{err:?} should contain {says:?}");
+        };
+        check(&[b""], "before any response");
+        check(&[b"SSH-2.0-OpenSSH\r\n\r\n"], "not an HTTP response");
+        check(&[b"HTTP/1.0 2x0 OK\r\n\r\n"], "not an HTTP response");
+        check(
+            &[b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc", b""],
+            "3 of 10 bytes",
+        );
+        check(
+            &[b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n"],
+            "too large",
+        );
+        check(&[b"HTTP/1.0 200 OK\r\n\r\n", &[b'x'; 200]], "too large");
+        check(
+            &[b"HTTP/1.0 200 OK\r\nContent-Length: x\r\n\r\n"],
+            "invalid Content-Length",
+        );
+        check(&[b"HTTP/1.0 200 OK\r\nConte", b""], "middle of the headers");
+        check(
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"],
+            "chunked",
+        );
+        let flood = "HTTP/1.0 200 OK\r\n".to_string() + &"X: y\r\n".repeat(70) + "\r\n";
+        let mut r = ResponseReader::new();
+        let err = r.feed(flood.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("more than 64 headers"), "{err}");
+    }
+
+    #[test]
+    fn finds_links() {
+        let html = br#"<a href="/1">one</a> <A HREF='/2'>two</A> <a href=/3>x</a> <a name=x>"#;
+        assert_eq!(links(html), ["/1", "/2", "/3"]);
+    }
+}

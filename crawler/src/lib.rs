@@ -1,0 +1,61 @@
+//! The crawler: the same fetch of `/`, `/1` … `/9` on every stage of the runtime, and the
+//! plumbing every stage shares, written once.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`stage0`] | blocking: one after another, or one OS thread per URL |
+//! | [`stage1`] | readiness + callbacks on a `mio` loop |
+//! | [`url`], [`http`], [`fetch`] | parsing URLs and responses; what one fetch produces |
+//! | [`report`] | the per-URL timeline and the summary every example prints |
+//! | [`site`] | the built-in local site the crawls run against |
+//! | [`cli`] | the command line every example shares |
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod fetch;
+pub mod http;
+pub mod report;
+pub mod site;
+pub mod url;
+
+pub mod stage0;
+pub mod stage1;
+pub mod stage2;
+pub mod stage3;
+pub mod stage4;
+
+use std::time::Instant;
+
+use fetch::Outcome;
+
+/// One way to crawl: a stage of the workshop.
+#[derive(Clone, Copy)]
+pub struct Stage {
+    /// How the tour names it, e.g. `stage1`.
+    pub name: &'static str,
+    /// The idea it teaches, in a few words.
+    pub idea: &'static str,
+    /// Fetches every URL before `deadline`; outcomes in the order of `urls`.
+    pub crawl: fn(&[String], Instant) -> Vec<Outcome>,
+}
+
+/// Every stage that exists, in workshop order.
+pub fn stages() -> Vec<Stage> {
+    vec![
+        Stage {
+            name: "stage0",
+            idea: stage0::IDEA,
+            crawl: stage0::crawl,
+        },
+        Stage {
+            name: "stage0 --threads",
+            idea: stage0::IDEA_THREADS,
+            crawl: stage0::crawl_threads,
+        },
+        Stage {
+            name: "stage1",
+            idea: stage1::IDEA,
+            crawl: stage1::crawl,
+        },
+    ]
+}

@@ -1,0 +1,295 @@
+//! The crawl report every example prints: a line per URL with a timeline bar, and a summary.
+//!
+//! ```text
+//!   /      |---.........................................#  | 203 ms  200 OK, 431 B
+//!   /1     |---..........................................# | 204 ms  200 OK, 433 B
+//! 10 ok, 0 failed in 206 ms; peak 10 in flight; one after another: 2031 ms (9.9x)
+//! ```
+//!
+//! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
+//! stack up run at the same time, bars that form a staircase run one after another.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::fetch::Outcome;
+
+/// Above this many URLs the report draws no bars: it lists failures, grouped by error.
+pub const MAX_BARS: usize = 50;
+
+/// How wide a timeline bar is, in characters.
+const BAR_WIDTH: usize = 48;
+
+/// One finished crawl: its outcomes (in the order the URLs were given) and its wall time.
+#[derive(Debug)]
+pub struct Crawl {
+    pub stage: String,
+    pub started: Instant,
+    pub wall: Duration,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Crawl {
+    pub fn ok(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.is_ok()).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.outcomes.len() - self.ok()
+    }
+
+    /// The most fetches that were under way at the same moment, from their timelines.
+    pub fn peak_in_flight(&self) -> usize {
+        peak_in_flight(&self.outcomes)
+    }
+
+    /// What the same fetches would have cost one after another: the sum of their times.
+    pub fn one_after_another(&self) -> Duration {
+        self.outcomes.iter().map(|o| o.timeline.elapsed()).sum()
+    }
+
+    /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; …`.
+    pub fn summary(&self) -> String {
+        let serial = self.one_after_another();
+        let speedup = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+        format!(
+            "{} ok, {} failed in {} ms; peak {} in flight; one after another: {} ms ({:.1}x)",
+            self.ok(),
+            self.failed(),
+            self.wall.as_millis(),
+            self.peak_in_flight(),
+            serial.as_millis(),
+            speedup
+        )
+    }
+}
+
+/// The most intervals `[start, end)` that overlap at one instant.
+pub fn peak_in_flight(outcomes: &[Outcome]) -> usize {
+    let mut edges: Vec<(Instant, i32)> = Vec::with_capacity(outcomes.len() * 2);
+    for o in outcomes {
+        let end = o.timeline.end.unwrap_or_else(Instant::now);
+        edges.push((o.timeline.start, 1));
+        edges.push((end, -1));
+    }
+    // At the same instant, ends come before starts: a fetch that starts exactly when another
+    // ends did not overlap it.
+    edges.sort();
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, delta) in edges {
+        now += delta;
+        peak = peak.max(now);
+    }
+    peak as usize
+}
+
+/// The whole report as text.
+pub fn render(crawl: &Crawl) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {} URLs", crawl.stage, crawl.outcomes.len());
+    if crawl.outcomes.len() <= MAX_BARS {
+        render_bars(crawl, &mut out);
+    } else {
+        render_grouped(crawl, &mut out);
+    }
+    let _ = writeln!(out, "{}", crawl.summary());
+    out
+}
+
+fn render_bars(crawl: &Crawl, out: &mut String) {
+    // When every URL is on the same server, show paths only: the bars are what matters.
+    let origin = common_origin(&crawl.outcomes);
+    let label = |url: &str| match &origin {
+        Some(o) => url[o.len()..].to_string(),
+        None => url.to_string(),
+    };
+    let width = crawl
+        .outcomes
+        .iter()
+        .map(|o| label(&o.url).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    if let Some(o) = &origin {
+        let _ = writeln!(out, "  on {o}");
+    }
+    let _ = writeln!(
+        out,
+        "  {:width$}  |{:^BAR_WIDTH$}|  - connecting  . waiting  # receiving  x failed",
+        "",
+        format!("0 .. {} ms", crawl.wall.as_millis()),
+    );
+    for o in &crawl.outcomes {
+        let mut name = label(&o.url);
+        if name.chars().count() > width {
+            name = name.chars().take(width - 1).collect::<String>() + "~";
+        }
+        let result = match &o.result {
+            Ok(page) => format!("{} {}, {} B", page.status, page.reason, page.body.len()),
+            Err(e) => format!("ERROR {e}"),
+        };
+        let _ = writeln!(
+            out,
+            "  {name:width$}  |{}| {:>5} ms  {result}",
+            bar(crawl, o),
+            o.timeline.elapsed().as_millis()
+        );
+    }
+}
+
+/// `---......###` placed on the crawl's time axis.
+fn bar(crawl: &Crawl, o: &Outcome) -> String {
+    let wall = crawl.wall.as_secs_f64().max(1e-9);
+    let col = |t: Instant| -> usize {
+        let offset = t.saturating_duration_since(crawl.started).as_secs_f64();
+        ((offset / wall) * BAR_WIDTH as f64).floor() as usize
+    };
+    let t = &o.timeline;
+    let end = t.end.unwrap_or(crawl.started + crawl.wall);
+    let start_col = col(t.start).min(BAR_WIDTH - 1);
+    let end_col = col(end).clamp(start_col + 1, BAR_WIDTH);
+    let mut cells = vec![' '; BAR_WIDTH];
+    for (i, cell) in cells.iter_mut().enumerate().take(end_col).skip(start_col) {
+        // A cell shows the phase in progress when it begins (or when the fetch began), so
+        // even a connect shorter than a cell leaves its mark.
+        let cell_start = crawl.started + crawl.wall.mul_f64(i as f64 / BAR_WIDTH as f64);
+        let at = cell_start.max(t.start);
+        *cell = match (t.connected, t.first_byte) {
+            (Some(_), Some(fb)) if at >= fb => '#',
+            (Some(c), _) if at >= c => '.',
+            _ => '-',
+        };
+    }
+    // The last cell of a fetch shows how it ended: received bytes or an error.
+    cells[end_col - 1] = if o.is_ok() { '#' } else { 'x' };
+    cells.into_iter().collect()
+}
+
+/// For large crawls: totals by status and failures grouped by message.
+fn render_grouped(crawl: &Crawl, out: &mut String) {
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut errors: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for o in &crawl.outcomes {
+        match &o.result {
+            Ok(page) => *statuses.entry(page.status).or_default() += 1,
+            Err(e) => errors.entry(e.to_string()).or_default().push(&o.url),
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  (more than {MAX_BARS} URLs: no bars; results grouped)"
+    );
+    for (status, n) in &statuses {
+        let _ = writeln!(out, "  {n:>7} x status {status}");
+    }
+    let mut groups: Vec<_> = errors.into_iter().collect();
+    groups.sort_by_key(|(_, urls)| std::cmp::Reverse(urls.len()));
+    for (message, urls) in groups.iter().take(20) {
+        let examples: Vec<&str> = urls.iter().take(3).copied().collect();
+        let more = if urls.len() > 3 { ", …" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {:>7} x ERROR {message}  (e.g. {}{more})",
+            urls.len(),
+            examples.join(", ")
+        );
+    }
+    if groups.len() > 20 {
+        let _ = writeln!(out, "  … and {} other errors", groups.len() - 20);
+    }
+}
+
+/// `http://host:port` if every URL starts with the same one.
+fn common_origin(outcomes: &[Outcome]) -> Option<String> {
+    let origin_of = |url: &str| {
+        let after = url.find("://")? + 3;
+        let end = url[after..].find('/').map(|i| after + i)?;
+        Some(url[..end].to_string())
+    };
+    let first = origin_of(&outcomes.first()?.url)?;
+    outcomes
+        .iter()
+        .all(|o| origin_of(&o.url).as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::{FetchError, Page, Timeline};
+
+    fn outcome(url: &str, start: Instant, ms: [u64; 3], ok: bool) -> Outcome {
+        let at = |m: u64| start + Duration::from_millis(m);
+        let timeline = Timeline {
+            start: at(ms[0]),
+            connected: Some(at(ms[0] + 1)),
+            first_byte: Some(at(ms[1])),
+            end: Some(at(ms[2])),
+        };
+        let result = if ok {
+            Ok(Page {
+                status: 200,
+                reason: "OK".into(),
+                headers: vec![],
+                body: vec![b'x'; 10],
+            })
+        } else {
+            Err(FetchError::ClosedEarly)
+        };
+        Outcome::new(url, result, timeline)
+    }
+
+    #[test]
+    fn counts_peak_and_renders_bars() {
+        let t0 = Instant::now();
+        let crawl = Crawl {
+            stage: "test".into(),
+            started: t0,
+            wall: Duration::from_millis(400),
+            outcomes: vec![
+                outcome("http://h:1/", t0, [0, 150, 200], true),
+                outcome("http://h:1/1", t0, [0, 150, 200], true),
+                outcome("http://h:1/2", t0, [200, 350, 400], false),
+            ],
+        };
+        assert_eq!(crawl.peak_in_flight(), 2);
+        assert_eq!(crawl.one_after_another(), Duration::from_millis(600));
+        let text = render(&crawl);
+        assert!(
+            text.contains("2 ok, 1 failed in 400 ms; peak 2 in flight"),
+            "{text}"
+        );
+        assert!(text.contains("on http://h:1"), "{text}");
+        assert!(text.contains("ERROR connection closed"), "{text}");
+        assert!(text.contains("-...") && text.contains("x|"), "{text}");
+    }
+
+    #[test]
+    fn touching_intervals_do_not_overlap() {
+        let t0 = Instant::now();
+        let outcomes = vec![
+            outcome("a", t0, [0, 5, 10], true),
+            outcome("b", t0, [10, 15, 20], true),
+        ];
+        assert_eq!(peak_in_flight(&outcomes), 1);
+    }
+
+    #[test]
+    fn large_crawls_group_instead_of_drawing() {
+        let t0 = Instant::now();
+        let outcomes = (0..120)
+            .map(|i| outcome(&format!("http://h/{i}"), t0, [0, 1, 2], i % 10 != 0))
+            .collect();
+        let crawl = Crawl {
+            stage: "big".into(),
+            started: t0,
+            wall: Duration::from_millis(2),
+            outcomes,
+        };
+        let text = render(&crawl);
+        assert!(text.lines().count() < 10, "{text}");
+        assert!(text.contains("108 x status 200"), "{text}");
+        assert!(text.contains("12 x ERROR connection closed"), "{text}");
+    }
+}

@@ -1,0 +1,19 @@
+//! Stage 1: one thread, non-blocking sockets, an event loop over `mio::Poll`, and callbacks.
+//!
+//! ```text
+//! cargo run --example stage1
+//! RUST_LOG=trace cargo run --example stage1 -- --count 3
+//! ```
+use std::process::ExitCode;
+
+use crawler::cli::{self, Example};
+use crawler::stage1;
+
+fn main() -> ExitCode {
+    let example = Example {
+        name: "stage1",
+        about: "readiness + callbacks on a mio event loop",
+        extras: &[],
+    };
+    cli::run(&example, |_, urls, deadline| stage1::crawl(urls, deadline))
+}

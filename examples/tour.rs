@@ -1,0 +1,79 @@
+//! The tour: every stage, one after another, against one built-in site, then a comparison.
+//!
+//! ```text
+//! cargo run --example tour
+//! cargo run --example tour -- --delay-ms 100 --count 20
+//! ```
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crawler::cli::{self, Parsed};
+use crawler::report::{self, Crawl};
+
+fn main() -> ExitCode {
+    let about = "every stage in a row against one built-in site, then a comparison table";
+    let args = match cli::parse(std::env::args().skip(1), &[]) {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Help) => {
+            print!("{}", cli::usage("tour", about, &[]));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n(see: cargo run --example tour -- --help)");
+            return ExitCode::from(2);
+        }
+    };
+    cli::init_logging();
+    let (urls, site) = match cli::targets(&args) {
+        Ok(targets) => targets,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let mut rows = Vec::new();
+    for stage in crawler::stages() {
+        if let Some(site) = &site {
+            site.reset_counters();
+        }
+        let started = Instant::now();
+        let outcomes = (stage.crawl)(&urls, started + args.timeout);
+        let crawl = Crawl {
+            stage: format!("{} ({})", stage.name, stage.idea),
+            started,
+            wall: started.elapsed(),
+            outcomes,
+        };
+        println!("{}", report::render(&crawl));
+        let site_peak = site.as_ref().map(|s| s.peak_connections());
+        rows.push((stage, crawl, site_peak));
+    }
+
+    println!("the tour: {} URLs per stage", urls.len());
+    println!(
+        "  {:<18} {:<38} {:>8} {:>9} {:>6}",
+        "stage", "idea", "wall ms", "in flight", "ok"
+    );
+    let mut all_ok = true;
+    for (stage, crawl, _) in &rows {
+        all_ok &= crawl.failed() == 0;
+        println!(
+            "  {:<18} {:<38} {:>8} {:>9} {:>3}/{}",
+            stage.name,
+            stage.idea,
+            crawl.wall.as_millis(),
+            crawl.peak_in_flight(),
+            crawl.ok(),
+            crawl.outcomes.len()
+        );
+    }
+    if let Some(site) = site {
+        site.stop();
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

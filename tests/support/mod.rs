@@ -1,0 +1,254 @@
+//! Test support shared by the end-to-end tests: a server that misbehaves on purpose, and a
+//! probe that finds client sockets a crawl left open.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+/// One way to misbehave, chosen by the request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `/reset`: read the request, then reset the connection (RST, not FIN).
+    Reset,
+    /// `/close`: read the request, then close without a byte.
+    Close,
+    /// `/garbage`: answer bytes that are not HTTP.
+    Garbage,
+    /// `/bad-status`: a malformed status line.
+    BadStatus,
+    /// `/short`: a body shorter than its Content-Length, then close.
+    Short,
+    /// `/huge`: a 2 MiB body (the cap is 1 MiB).
+    Huge,
+    /// `/hang`: read the request and never answer (until the client goes away).
+    Hang,
+    /// `/trickle`: a correct response, one byte at a time with pauses.
+    Trickle,
+    /// `/keep-open`: a complete response with Content-Length, connection left open.
+    KeepOpen,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 9] = [
+        Fault::Reset,
+        Fault::Close,
+        Fault::Garbage,
+        Fault::BadStatus,
+        Fault::Short,
+        Fault::Huge,
+        Fault::Hang,
+        Fault::Trickle,
+        Fault::KeepOpen,
+    ];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Fault::Reset => "/reset",
+            Fault::Close => "/close",
+            Fault::Garbage => "/garbage",
+            Fault::BadStatus => "/bad-status",
+            Fault::Short => "/short",
+            Fault::Huge => "/huge",
+            Fault::Hang => "/hang",
+            Fault::Trickle => "/trickle",
+            Fault::KeepOpen => "/keep-open",
+        }
+    }
+
+    fn from_path(path: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.path() == path)
+    }
+}
+
+/// A thread-per-connection server whose every path is one [`Fault`]. Stops on drop.
+pub struct FaultServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl FaultServer {
+    pub fn start() -> FaultServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault server");
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let stopping = stopping.clone();
+                thread::spawn(move || serve(conn, &stopping));
+            }
+        });
+        FaultServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, fault: Fault) -> String {
+        format!("http://{}{}", self.addr, fault.path())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(mut conn: TcpStream, stopping: &AtomicBool) {
+    let Some(path) = read_request_path(&mut conn) else {
+        return;
+    };
+    let Some(fault) = Fault::from_path(&path) else {
+        let _ = conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    let ok_head = |len: usize| format!("HTTP/1.0 200 OK\r\nContent-Length: {len}\r\n\r\n");
+    match fault {
+        Fault::Reset => {
+            // SO_LINGER with a zero timeout turns close() into a reset.
+            let socket = socket2::Socket::from(conn);
+            let _ = socket.set_linger(Some(Duration::ZERO));
+        }
+        Fault::Close => {}
+        Fault::Garbage => {
+            let _ = conn.write_all(b"\x00\x01garbage, not HTTP at all\r\n\r\n");
+        }
+        Fault::BadStatus => {
+            let _ = conn.write_all(b"HTTP/1.0 OK 200\r\n\r\nhello");
+        }
+        Fault::Short => {
+            let _ = conn.write_all(format!("{}only half", ok_head(100)).as_bytes());
+        }
+        Fault::Huge => {
+            let size = 2 << 20;
+            let _ = conn.write_all(ok_head(size).as_bytes());
+            let chunk = vec![b'x'; 64 << 10];
+            for _ in 0..size / chunk.len() {
+                if conn.write_all(&chunk).is_err() {
+                    break; // the client gave up, as it should
+                }
+            }
+        }
+        Fault::Hang => hold_until_client_leaves(&mut conn, stopping),
+        Fault::Trickle => {
+            let response = format!("{}trickled", ok_head(8));
+            for byte in response.bytes() {
+                if conn.write_all(&[byte]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+        Fault::KeepOpen => {
+            let _ = conn.write_all(format!("{}kept open", ok_head(9)).as_bytes());
+            hold_until_client_leaves(&mut conn, stopping);
+        }
+    }
+}
+
+/// Reads the request head; returns its path.
+fn read_request_path(conn: &mut TcpStream) -> Option<String> {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 || head.len() > 16 << 10 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head).lines().next()?.to_string();
+    line.split_whitespace().nth(1).map(str::to_string)
+}
+
+/// Keeps the connection open, reading and discarding, until the client closes it (or the
+/// server stops): that is how a test sees whether the client let go.
+fn hold_until_client_leaves(conn: &mut TcpStream, stopping: &AtomicBool) {
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 1024];
+    while !stopping.load(Ordering::SeqCst) {
+        match conn.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A port on 127.0.0.1 where nothing listens: bind one, then let it go.
+pub fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/")
+}
+
+/// The client sockets of this process connected to one of `ports`, read from `/proc`.
+/// After a crawl it must be zero: every socket the crawler opened is closed.
+#[cfg(target_os = "linux")]
+pub fn open_client_sockets(ports: &[u16]) -> usize {
+    use std::collections::HashSet;
+    // The inodes of this process's sockets...
+    let mut inodes = HashSet::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if let Ok(target) = std::fs::read_link(entry.path()) {
+            let target = target.to_string_lossy().to_string();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+            {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    // ...whose *remote* port is one of the servers' (a client's side of a connection).
+    let mut count = 0;
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 {
+                continue;
+            }
+            let remote_port = fields[2]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if remote_port.is_some_and(|p| ports.contains(&p)) && inodes.contains(fields[9]) {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// The number of open file descriptors of this process.
+#[cfg(target_os = "linux")]
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
