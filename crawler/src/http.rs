@@ -3,8 +3,8 @@
 //! Every stage feeds the bytes it receives into a [`ResponseReader`], however it received
 //! them (blocking read, callback, coroutine, `async fn`). The reader says when the response is
 //! complete — at the end of the stream, or as soon as the body reaches its `Content-Length`
-//! even if the server keeps the connection open — and turns every way a response can be wrong
-//! into a [`FetchError`].
+//! (or its last chunk, for a chunked body) even if the server keeps the connection open — and
+//! turns every way a response can be wrong into a [`FetchError`].
 
 use crate::fetch::{FetchError, Page};
 use crate::url::Url;
@@ -35,6 +35,9 @@ struct Head {
     /// Where the body starts in the buffer.
     body_start: usize,
     content_length: Option<usize>,
+    /// `Transfer-Encoding: chunked`: an HTTP/1.0 request should never get one, but a correct
+    /// client copes when a server sends it anyway.
+    chunked: bool,
 }
 
 /// Collects response bytes until they make a complete [`Page`].
@@ -86,9 +89,17 @@ impl ResponseReader {
             self.head = self.parse_head()?;
         }
         match &self.head {
+            // A chunked body can only be complete when the buffer ends a line.
+            Some(head) if head.chunked && self.buf.ends_with(b"\n") => {
+                match decode_chunked(&self.buf[head.body_start..])? {
+                    Some(body) => Ok(Some(self.take_page(Some(body)))),
+                    None => Ok(None),
+                }
+            }
+            Some(head) if head.chunked => Ok(None),
             Some(head) => match head.content_length {
                 Some(length) if self.buf.len() - head.body_start >= length => {
-                    Ok(Some(self.take_page()))
+                    Ok(Some(self.take_page(None)))
                 }
                 _ => Ok(None),
             },
@@ -106,12 +117,17 @@ impl ResponseReader {
                 self.buf.len()
             )));
         };
+        if head.chunked {
+            return Err(FetchError::Malformed(
+                "connection closed in the middle of a chunked body".to_string(),
+            ));
+        }
         let received = self.buf.len() - head.body_start;
         match head.content_length {
             Some(expected) if received < expected => {
                 Err(FetchError::ShortBody { expected, received })
             }
-            _ => Ok(self.take_page()),
+            _ => Ok(self.take_page(None)),
         }
     }
 
@@ -145,13 +161,16 @@ impl ResponseReader {
             })
             .collect();
         let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        if let Some(encoding) = find("transfer-encoding") {
-            if !encoding.eq_ignore_ascii_case("identity") {
+        let chunked = match find("transfer-encoding") {
+            None => false,
+            Some(encoding) if encoding.eq_ignore_ascii_case("chunked") => true,
+            Some(encoding) if encoding.eq_ignore_ascii_case("identity") => false,
+            Some(encoding) => {
                 return Err(FetchError::Unsupported(format!(
-                    "Transfer-Encoding: {encoding} (this HTTP/1.0 client reads plain bodies)"
+                    "Transfer-Encoding: {encoding} (this client reads plain and chunked bodies)"
                 )));
             }
-        }
+        };
         let content_length = match find("content-length") {
             None => None,
             Some(text) => match text.parse::<usize>() {
@@ -173,16 +192,22 @@ impl ResponseReader {
             reason,
             headers,
             body_start,
-            content_length,
+            // With chunked encoding the chunks say where the body ends, not Content-Length.
+            content_length: content_length.filter(|_| !chunked),
+            chunked,
         }))
     }
 
-    fn take_page(&mut self) -> Page {
+    /// The page, with `decoded` as its body if the body was chunked.
+    fn take_page(&mut self, decoded: Option<Vec<u8>>) -> Page {
         let head = self
             .head
             .take()
             .expect("take_page is called only after the head");
-        let mut body = self.buf.split_off(head.body_start);
+        let mut body = match decoded {
+            Some(body) => body,
+            None => self.buf.split_off(head.body_start),
+        };
         if let Some(length) = head.content_length {
             // Anything after the declared body is not ours (HTTP/1.0 has no pipelining).
             body.truncate(length);
@@ -194,6 +219,46 @@ impl ResponseReader {
             headers: head.headers,
             body,
         }
+    }
+}
+
+/// Decodes a chunked body: `Ok(None)` while it is incomplete.
+fn decode_chunked(data: &[u8]) -> Result<Option<Vec<u8>>, FetchError> {
+    let malformed = |why: &str| FetchError::Malformed(format!("chunked body: {why}"));
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let (used, size) = match httparse::parse_chunk_size(&data[pos..]) {
+            Ok(httparse::Status::Complete(parsed)) => parsed,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(malformed("invalid chunk size line")),
+        };
+        pos += used;
+        if size == 0 {
+            // The last chunk; then trailer lines until an empty one.
+            loop {
+                let Some(eol) = data[pos..].windows(2).position(|w| w == b"\r\n") else {
+                    return Ok(None);
+                };
+                if eol == 0 {
+                    return Ok(Some(body));
+                }
+                pos += eol + 2;
+            }
+        }
+        let end = usize::try_from(size)
+            .ok()
+            .and_then(|size| pos.checked_add(size))
+            .filter(|end| end.checked_add(2).is_some())
+            .ok_or_else(|| malformed("chunk too large"))?;
+        if data.len() < end + 2 {
+            return Ok(None);
+        }
+        if &data[end..end + 2] != b"\r\n" {
+            return Err(malformed("a chunk is not followed by CRLF"));
+        }
+        body.extend_from_slice(&data[pos..end]);
+        pos = end + 2;
     }
 }
 
@@ -307,13 +372,43 @@ mod tests {
         );
         check(&[b"HTTP/1.0 200 OK\r\nConte", b""], "middle of the headers");
         check(
-            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"],
-            "chunked",
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"],
+            "gzip",
+        );
+        check(
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
+            "invalid chunk size",
+        );
+        check(
+            &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n"],
+            "not followed by CRLF",
+        );
+        check(
+            &[
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+                b"",
+            ],
+            "middle of a chunked body",
         );
         let flood = "HTTP/1.0 200 OK\r\n".to_string() + &"X: y\r\n".repeat(70) + "\r\n";
         let mut r = ResponseReader::new();
         let err = r.feed(flood.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("more than 64 headers"), "{err}");
+    }
+
+    #[test]
+    fn decodes_a_chunked_body_fed_in_pieces() {
+        let response: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: y\r\n\r\n";
+        for split in 1..response.len() {
+            let mut r = ResponseReader::new();
+            let (a, b) = response.split_at(split);
+            let page = match r.feed(a).unwrap() {
+                Some(page) => page,
+                None => r.feed(b).unwrap().expect("complete after the last byte"),
+            };
+            assert_eq!(page.body, b"hello, world", "split at {split}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod stage1;
 pub mod stage2;
 pub mod stage3;
 pub mod stage4;
+pub mod stage5;
 
 use std::time::Instant;
 

@@ -159,6 +159,16 @@ fn split_host_port(authority: &str) -> Result<(&str, u16), &'static str> {
     if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("whitespace or control character in the host");
     }
+    if authority.starts_with('[') {
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("invalid IPv6 address between '[' and ']'");
+        }
+    } else if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._~%".contains(c))
+    {
+        return Err("invalid character in the host");
+    }
     let port = match port {
         None | Some("") => 80,
         Some(p) => match p.parse::<u16>() {
@@ -215,6 +225,9 @@ mod tests {
             ("http://u@h/", "user info"),
             ("http://h/a b", "whitespace"),
             ("http://[::1/", "unclosed"),
+            ("http://[nope]/", "invalid IPv6"),
+            ("http://a[b]:1/", "invalid character in the host"),
+            ("http://h%20[::1]x:/", "invalid character in the host"),
         ] {
             let err = Url::parse(text).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");

@@ -6,6 +6,7 @@
 //! | 2 | [`stage2`] | a hand-rolled `Future`, a coroutine trait, `Task::step` |
 //! | 3 | [`stage3`] | stage 2 plus delegation to sub-coroutines (`yield from`) |
 //! | 4 | [`stage4`] | std `Future` + `Waker`: a reactor and an executor |
+//! | 5 | [`stage5`] | the toolkit: timers, cancellation, join/select, semaphore, queue, blocking pool |
 //!
 //! Each stage is a complete snapshot: read one module top to bottom, then diff it against
 //! the previous one (`diff -ru runtime/src/stage1 runtime/src/stage2`) to see the one new idea.
@@ -15,6 +16,7 @@ pub mod stage1;
 pub mod stage2;
 pub mod stage3;
 pub mod stage4;
+pub mod stage5;
 
 use std::io;
 
