@@ -222,6 +222,21 @@ macro_rules! stage_tests {
             fn complete_response_on_a_connection_left_open() {
                 fault(Fault::KeepOpen, Expect::Page("kept open"));
             }
+
+            #[test]
+            fn chunked_response() {
+                fault(Fault::Chunked, Expect::Page("chunked"));
+            }
+
+            #[test]
+            fn header_flood() {
+                fault(Fault::HeaderFlood, Expect::Error("more than 64 headers"));
+            }
+
+            #[test]
+            fn slow_response_within_the_deadline() {
+                fault(Fault::Slow, Expect::Page("slow"));
+            }
         }
     };
 }

@@ -30,10 +30,18 @@ pub enum Fault {
     Trickle,
     /// `/keep-open`: a complete response with Content-Length, connection left open.
     KeepOpen,
+    /// `/chunked`: a correct response in chunked encoding.
+    Chunked,
+    /// `/flood`: a response with thousands of headers.
+    HeaderFlood,
+    /// `/slow`: a correct response after 300 ms.
+    Slow,
+    /// `/loop`: a redirect to itself, forever.
+    RedirectLoop,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 13] = [
         Fault::Reset,
         Fault::Close,
         Fault::Garbage,
@@ -43,6 +51,10 @@ impl Fault {
         Fault::Hang,
         Fault::Trickle,
         Fault::KeepOpen,
+        Fault::Chunked,
+        Fault::HeaderFlood,
+        Fault::Slow,
+        Fault::RedirectLoop,
     ];
 
     pub fn path(self) -> &'static str {
@@ -56,6 +68,10 @@ impl Fault {
             Fault::Hang => "/hang",
             Fault::Trickle => "/trickle",
             Fault::KeepOpen => "/keep-open",
+            Fault::Chunked => "/chunked",
+            Fault::HeaderFlood => "/flood",
+            Fault::Slow => "/slow",
+            Fault::RedirectLoop => "/loop",
         }
     }
 
@@ -161,6 +177,28 @@ fn serve(mut conn: TcpStream, stopping: &AtomicBool) {
         Fault::KeepOpen => {
             let _ = conn.write_all(format!("{}kept open", ok_head(9)).as_bytes());
             hold_until_client_leaves(&mut conn, stopping);
+        }
+        Fault::Chunked => {
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  4\r\nchun\r\n3\r\nked\r\n0\r\n\r\n",
+            );
+        }
+        Fault::HeaderFlood => {
+            let mut head = b"HTTP/1.0 200 OK\r\n".to_vec();
+            for i in 0..5000 {
+                head.extend_from_slice(format!("X-Flood-{i}: yes\r\n").as_bytes());
+            }
+            let _ = conn.write_all(&head);
+        }
+        Fault::Slow => {
+            thread::sleep(Duration::from_millis(300));
+            let _ = conn.write_all(format!("{}slow", ok_head(4)).as_bytes());
+        }
+        Fault::RedirectLoop => {
+            let _ = conn.write_all(
+                b"HTTP/1.0 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n",
+            );
         }
     }
 }
