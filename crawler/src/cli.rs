@@ -90,6 +90,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
             })
             .collect(),
     };
+    let mut delay_given = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // `--flag=value` and `--flag value` are the same.
@@ -106,7 +107,10 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
         match flag.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--count" => parsed.count = number(&flag, &value(&flag)?, 1)? as usize,
-            "--delay-ms" => parsed.delay = millis(&flag, &value(&flag)?, 0)?,
+            "--delay-ms" => {
+                parsed.delay = millis(&flag, &value(&flag)?, 0)?;
+                delay_given = true;
+            }
             "--timeout-ms" => parsed.timeout = millis(&flag, &value(&flag)?, 1)?,
             "--base" => {
                 let base = value(&flag)?;
@@ -135,6 +139,13 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
     }
     if parsed.base.is_some() && !parsed.urls.is_empty() {
         return Err("give either --base or URLs, not both".to_string());
+    }
+    if delay_given && (parsed.base.is_some() || !parsed.urls.is_empty()) {
+        return Err(
+            "--delay-ms sets the built-in site's delay; with --base or URLs there is no \
+             built-in site (a page's own delay can be asked with ?delay_ms=N)"
+                .to_string(),
+        );
     }
     Ok(Parsed::Run(parsed))
 }
@@ -351,6 +362,7 @@ mod tests {
             (&["--threads=1"][..], "takes no value"),
             (&["--base", "ftp://x"][..], "unsupported scheme"),
             (&["--base", "http://x", "http://y/"][..], "not both"),
+            (&["--delay-ms", "5", "http://y/"][..], "no built-in site"),
         ] {
             let err = run_args(args).unwrap_err();
             assert!(err.contains(says), "{args:?}: {err}");

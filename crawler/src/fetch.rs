@@ -51,7 +51,8 @@ pub enum FetchError {
     Unsupported(String),
     /// The deadline passed; `phase` says what the fetch was doing.
     TimedOut { phase: &'static str },
-    /// The runtime itself failed (could not create its poller, could not register…).
+    /// The machinery itself failed: the runtime could not create its poller or register a
+    /// socket, or (stage 0) a thread could not be started.
     Runtime(io::Error),
 }
 
@@ -87,7 +88,7 @@ impl fmt::Display for FetchError {
             }
             FetchError::Unsupported(what) => write!(f, "unsupported response: {what}"),
             FetchError::TimedOut { phase } => write!(f, "timed out while {phase}"),
-            FetchError::Runtime(e) => write!(f, "the event loop failed: {e}"),
+            FetchError::Runtime(e) => write!(f, "the runtime failed: {e}"),
         }
     }
 }

@@ -261,6 +261,7 @@ fn bound(
 }
 // ANCHOR_END: bound
 
+// ANCHOR: connect_result
 /// After a writable event on a connecting socket: `Ok(true)` if connected, `Ok(false)` if
 /// still connecting (a spurious event), `Err` if the connect failed (refused, unreachable…).
 fn connect_result(stream: &TcpStream) -> io::Result<bool> {
@@ -273,6 +274,7 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
         Err(e) => Err(e),
     }
 }
+// ANCHOR_END: connect_result
 
 /// Every URL fails with the same runtime error (the loop could not even be created).
 fn failed_all(urls: &[String], e: io::Error) -> Vec<Outcome> {

@@ -21,8 +21,15 @@ pub mod stage5;
 use std::io;
 
 /// `EINPROGRESS`, the "error" a non-blocking `connect` returns while the handshake goes on
-/// (115 on Linux, 36 on macOS and the BSDs; Windows says `WouldBlock` instead).
-const EINPROGRESS: i32 = if cfg!(target_os = "linux") { 115 } else { 36 };
+/// (115 on Linux and Android, 150 on illumos and Solaris, 36 on macOS and the BSDs; Windows
+/// says `WouldBlock` instead).
+const EINPROGRESS: i32 = if cfg!(any(target_os = "linux", target_os = "android")) {
+    115
+} else if cfg!(any(target_os = "illumos", target_os = "solaris")) {
+    150
+} else {
+    36
+};
 
 /// Whether a non-blocking `connect` returned "in progress" rather than a real error.
 ///

@@ -142,12 +142,14 @@ impl EventLoop {
     }
     // ANCHOR_END: run_until
 
+    // ANCHOR: dispatch
     /// Runs the callback registered for `event.token`.
     fn dispatch(&mut self, event: Readiness) {
         let key = event.token.0;
         // Take the callback out of its slot while it runs, so it can borrow the loop.
         let Some(mut callback) = self.callbacks.get_mut(key).and_then(Option::take) else {
-            // Unregistered earlier in this tick: a stale event.
+            // Unregistered earlier in this tick: a stale event. (If the slot was reused by a
+            // new registration, that callback gets a spurious event, which it must tolerate.)
             trace!(target: "stage1::loop", "token {key} fired but nothing is registered");
             return;
         };
@@ -158,6 +160,7 @@ impl EventLoop {
             *slot = Some(callback);
         }
     }
+    // ANCHOR_END: dispatch
 }
 
 fn readiness(event: &mio::event::Event) -> Readiness {
