@@ -244,6 +244,9 @@ macro_rules! stage_tests {
 stage_tests!(stage0, crawler::stage0::crawl, peak: 1, sequential: true);
 stage_tests!(stage0_threads, crawler::stage0::crawl_threads, peak: 10, sequential: false);
 stage_tests!(stage1, crawler::stage1::crawl, peak: 10, sequential: false);
+stage_tests!(stage2, crawler::stage2::crawl, peak: 10, sequential: false);
+stage_tests!(stage3, crawler::stage3::crawl, peak: 10, sequential: false);
+stage_tests!(stage4, crawler::stage4::crawl, peak: 10, sequential: false);
 
 /// The leak probe would see a socket left open (so its zeros above mean something).
 #[cfg(target_os = "linux")]

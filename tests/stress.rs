@@ -83,7 +83,11 @@ fn ten_thousand_urls_through_every_event_loop_stage() {
         if crawl.ok() != URLS {
             failures.push(format!("{}: {} failed", stage.name, crawl.failed()));
             for o in crawl.outcomes.iter().filter(|o| !o.is_ok()).take(3) {
-                println!("  {} {:?}", o.url, o.result.as_ref().err().map(|e| e.to_string()));
+                println!(
+                    "  {} {:?}",
+                    o.url,
+                    o.result.as_ref().err().map(|e| e.to_string())
+                );
             }
         }
         #[cfg(target_os = "linux")]

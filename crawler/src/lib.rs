@@ -5,6 +5,9 @@
 //! |---|---|
 //! | [`stage0`] | blocking: one after another, or one OS thread per URL |
 //! | [`stage1`] | readiness + callbacks on a `mio` loop |
+//! | [`stage2`] | a Future + Task step driver; `fetch` is one hand-written state machine |
+//! | [`stage3`] | `connect`, `read`, `read_all` as sub-coroutines the fetch delegates to (`yield from`) |
+//! | [`stage4`] | `async fn fetch` on a hand-built reactor and executor (std `Future` + `Waker`) |
 //! | [`url`], [`http`], [`fetch`] | parsing URLs and responses; what one fetch produces |
 //! | [`report`] | the per-URL timeline and the summary every example prints |
 //! | [`site`] | the built-in local site the crawls run against |
@@ -57,6 +60,21 @@ pub fn stages() -> Vec<Stage> {
             name: "stage1",
             idea: stage1::IDEA,
             crawl: stage1::crawl,
+        },
+        Stage {
+            name: "stage2",
+            idea: stage2::IDEA,
+            crawl: stage2::crawl,
+        },
+        Stage {
+            name: "stage3",
+            idea: stage3::IDEA,
+            crawl: stage3::crawl,
+        },
+        Stage {
+            name: "stage4",
+            idea: stage4::IDEA,
+            crawl: stage4::crawl,
         },
     ]
 }

@@ -196,9 +196,8 @@ fn serve(mut conn: TcpStream, stopping: &AtomicBool) {
             let _ = conn.write_all(format!("{}slow", ok_head(4)).as_bytes());
         }
         Fault::RedirectLoop => {
-            let _ = conn.write_all(
-                b"HTTP/1.0 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n",
-            );
+            let _ = conn
+                .write_all(b"HTTP/1.0 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n");
         }
     }
 }

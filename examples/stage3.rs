@@ -1,0 +1,20 @@
+//! Stage 3: composition — connect, write_all, read and read_all are sub-coroutines that the
+//! fetch delegates to (Python's `yield from`).
+//!
+//! ```text
+//! cargo run --example stage3
+//! RUST_LOG=trace cargo run --example stage3 -- --count 2
+//! ```
+use std::process::ExitCode;
+
+use crawler::cli::{self, Example};
+use crawler::stage3;
+
+fn main() -> ExitCode {
+    let example = Example {
+        name: "stage3",
+        about: "the fetch delegates to reusable sub-coroutines (yield from)",
+        extras: &[],
+    };
+    cli::run(&example, |_, urls, deadline| stage3::crawl(urls, deadline))
+}
