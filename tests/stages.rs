@@ -77,25 +77,132 @@ fn fetches_ten(crawl: CrawlFn, peak: usize) {
 }
 
 /// What the faulty URL of a crawl should get.
+#[derive(Clone, Copy, Debug)]
 enum Expect {
     /// An error whose message contains this text.
     Error(&'static str),
     /// A page whose body is this.
     Page(&'static str),
+    /// A page with this status (any body).
+    Status(u16),
+}
+
+/// Where a fault comes from: the fault server, or a URL that needs no server.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Server(Fault),
+    /// A port where nothing listens.
+    Refused,
+    /// A URL given as it is.
+    Url(&'static str),
+}
+
+/// The failure table: every fault, what the server does, and what every stage reports.
+/// NOTES.md's appendix shows this table; `the_notes_failure_table_matches_the_tests` checks
+/// that it says the same. (Stage 5 follows redirects: its `redirect to itself` row is in
+/// the `stage_tests!` line for stage 5.)
+const FAILURES: &[(&str, Source, Expect)] = &[
+    (
+        "refused port",
+        Source::Refused,
+        Expect::Error("connect failed: connection refused"),
+    ),
+    (
+        "not http://",
+        Source::Url("ftp://127.0.0.1/"),
+        Expect::Error("unsupported scheme \"ftp\""),
+    ),
+    (
+        "malformed URL",
+        Source::Url("http://127.0.0.1:http/"),
+        Expect::Error("invalid port"),
+    ),
+    (
+        "reset after the request",
+        Source::Server(Fault::Reset),
+        Expect::Error("reset"),
+    ),
+    (
+        "closed without a byte",
+        Source::Server(Fault::Close),
+        Expect::Error("closed by the server before any response"),
+    ),
+    (
+        "non-HTTP bytes",
+        Source::Server(Fault::Garbage),
+        Expect::Error("not an HTTP response"),
+    ),
+    (
+        "malformed status line",
+        Source::Server(Fault::BadStatus),
+        Expect::Error("not an HTTP response"),
+    ),
+    (
+        "body shorter than Content-Length",
+        Source::Server(Fault::Short),
+        Expect::Error("body shorter than its Content-Length"),
+    ),
+    (
+        "2 MiB body",
+        Source::Server(Fault::Huge),
+        Expect::Error("response too large"),
+    ),
+    (
+        "5,000 headers",
+        Source::Server(Fault::HeaderFlood),
+        Expect::Error("more than 64 headers"),
+    ),
+    (
+        "never answers",
+        Source::Server(Fault::Hang),
+        Expect::Error("timed out while waiting for the response"),
+    ),
+    (
+        "one byte at a time",
+        Source::Server(Fault::Trickle),
+        Expect::Page("trickled"),
+    ),
+    (
+        "slow answer",
+        Source::Server(Fault::Slow),
+        Expect::Page("slow"),
+    ),
+    (
+        "left open after a complete response",
+        Source::Server(Fault::KeepOpen),
+        Expect::Page("kept open"),
+    ),
+    (
+        "chunked encoding",
+        Source::Server(Fault::Chunked),
+        Expect::Page("chunked"),
+    ),
+    (
+        "redirect to itself",
+        Source::Server(Fault::RedirectLoop),
+        Expect::Status(302),
+    ),
+];
+
+fn failure(name: &str) -> (Source, Expect) {
+    FAILURES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, source, expect)| (*source, *expect))
+        .unwrap_or_else(|| panic!("no failure {name:?} in the table"))
 }
 
 /// One faulty URL among good ones: the faulty one gets `expect`, every good one its page,
 /// and no client socket stays open. `last` puts the faulty URL at the end (for stage 0,
 /// where a hang would eat the deadline of every URL after it).
-fn one_fault(
-    crawl: CrawlFn,
-    faulty: impl FnOnce(&FaultServer) -> String,
-    expect: Expect,
-    last: bool,
-) {
+fn one_fault(crawl: CrawlFn, source: Source, expect: Expect, last: bool) {
     let site = site(10);
     let faults = FaultServer::start();
-    let bad = faulty(&faults);
+    let bad = match source {
+        Source::Server(fault) => faults.url(fault),
+        Source::Refused => support::refused_url(),
+        Source::Url(url) => url.to_string(),
+    };
     let mut urls = site.urls(3);
     urls.insert(if last { 3 } else { 1 }, bad.clone());
     let deadline = match expect {
@@ -118,10 +225,11 @@ fn one_fault(
                 );
             }
             (Expect::Page(body), Ok(page)) => assert_eq!(page.body, body.as_bytes(), "{bad}"),
+            (Expect::Status(status), Ok(page)) => assert_eq!(page.status, *status, "{bad}"),
             (Expect::Error(text), Ok(page)) => {
                 panic!("{bad}: got {} instead of {text:?}", page.status)
             }
-            (Expect::Page(_), Err(e)) => panic!("{bad}: {e}"),
+            (_, Err(e)) => panic!("{bad}: {e}"),
         }
     }
     #[cfg(target_os = "linux")]
@@ -132,18 +240,25 @@ fn one_fault(
     );
 }
 
-/// The same tests for every stage. `peak` is the site's expected peak for ten URLs;
-/// `sequential` stages get their hanging URL last.
+/// The same tests for every stage, one per row of the failure table. `peak` is the site's
+/// expected peak for ten URLs; `sequential` stages get their hanging URL last; `redirect` is
+/// what a redirect to itself gives (a 302 page, unless the stage follows redirects).
 macro_rules! stage_tests {
     ($name:ident, $crawl:path, peak: $peak:expr, sequential: $sequential:expr) => {
+        stage_tests!($name, $crawl, peak: $peak, sequential: $sequential,
+            redirect: Expect::Status(302));
+    };
+    ($name:ident, $crawl:path, peak: $peak:expr, sequential: $sequential:expr,
+        redirect: $redirect:expr) => {
         mod $name {
             use super::*;
 
             const CRAWL: CrawlFn = $crawl;
 
-            fn fault(fault: Fault, expect: Expect) {
-                let last = $sequential && fault == Fault::Hang;
-                one_fault(CRAWL, |s| s.url(fault), expect, last);
+            fn case(name: &str) {
+                let (source, expect) = failure(name);
+                let hang = matches!(source, Source::Server(Fault::Hang));
+                one_fault(CRAWL, source, expect, $sequential && hang);
             }
 
             #[test]
@@ -153,92 +268,109 @@ macro_rules! stage_tests {
 
             #[test]
             fn refused_port() {
-                let expect = Expect::Error("connect failed: connection refused");
-                one_fault(CRAWL, |_| support::refused_url(), expect, false);
+                case("refused port");
             }
 
             #[test]
             fn non_http_url() {
-                let expect = Expect::Error("unsupported scheme \"ftp\"");
-                one_fault(CRAWL, |_| "ftp://127.0.0.1/".into(), expect, false);
+                case("not http://");
             }
 
             #[test]
             fn malformed_url() {
-                let expect = Expect::Error("invalid port");
-                one_fault(CRAWL, |_| "http://127.0.0.1:http/".into(), expect, false);
+                case("malformed URL");
             }
 
             #[test]
             fn reset_connection() {
-                fault(Fault::Reset, Expect::Error("reset"));
+                case("reset after the request");
             }
 
             #[test]
             fn closed_without_answer() {
-                fault(
-                    Fault::Close,
-                    Expect::Error("closed by the server before any response"),
-                );
+                case("closed without a byte");
             }
 
             #[test]
             fn garbage_response() {
-                fault(Fault::Garbage, Expect::Error("not an HTTP response"));
+                case("non-HTTP bytes");
             }
 
             #[test]
             fn malformed_status_line() {
-                fault(Fault::BadStatus, Expect::Error("not an HTTP response"));
+                case("malformed status line");
             }
 
             #[test]
             fn body_shorter_than_content_length() {
-                fault(
-                    Fault::Short,
-                    Expect::Error("body shorter than its Content-Length"),
-                );
+                case("body shorter than Content-Length");
             }
 
             #[test]
             fn oversized_body() {
-                fault(Fault::Huge, Expect::Error("response too large"));
-            }
-
-            #[test]
-            fn server_never_answers() {
-                fault(
-                    Fault::Hang,
-                    Expect::Error("timed out while waiting for the response"),
-                );
-            }
-
-            #[test]
-            fn response_one_byte_at_a_time() {
-                fault(Fault::Trickle, Expect::Page("trickled"));
-            }
-
-            #[test]
-            fn complete_response_on_a_connection_left_open() {
-                fault(Fault::KeepOpen, Expect::Page("kept open"));
-            }
-
-            #[test]
-            fn chunked_response() {
-                fault(Fault::Chunked, Expect::Page("chunked"));
+                case("2 MiB body");
             }
 
             #[test]
             fn header_flood() {
-                fault(Fault::HeaderFlood, Expect::Error("more than 64 headers"));
+                case("5,000 headers");
+            }
+
+            #[test]
+            fn server_never_answers() {
+                case("never answers");
+            }
+
+            #[test]
+            fn response_one_byte_at_a_time() {
+                case("one byte at a time");
             }
 
             #[test]
             fn slow_response_within_the_deadline() {
-                fault(Fault::Slow, Expect::Page("slow"));
+                case("slow answer");
+            }
+
+            #[test]
+            fn complete_response_on_a_connection_left_open() {
+                case("left open after a complete response");
+            }
+
+            #[test]
+            fn chunked_response() {
+                case("chunked encoding");
+            }
+
+            #[test]
+            fn redirect_to_itself() {
+                let (source, _) = failure("redirect to itself");
+                one_fault(CRAWL, source, $redirect, false);
             }
         }
     };
+}
+
+/// NOTES.md's appendix shows the failure table; it must say what the tests assert.
+#[test]
+fn the_notes_failure_table_matches_the_tests() {
+    let notes = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/NOTES.md"))
+        .expect("NOTES.md");
+    let appendix = notes
+        .split("\n## Appendix: the failure table")
+        .nth(1)
+        .expect("NOTES.md has no \"## Appendix: the failure table\"");
+    for (name, _, expect) in FAILURES {
+        let row = appendix
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("the failure table has no row \"| {name} |\""));
+        let says = match expect {
+            Expect::Error(text) => format!("error: `{text}`"),
+            Expect::Page(body) => format!("page: `{body}`"),
+            Expect::Status(status) => format!("page with status {status}"),
+        };
+        assert!(row.contains(&says), "row {row:?} should contain {says:?}");
+    }
 }
 
 stage_tests!(stage0, crawler::stage0::crawl, peak: 1, sequential: true);
