@@ -27,9 +27,16 @@ type CrawlFn = fn(&[String], Instant) -> Vec<Outcome>;
 
 /// Every way to crawl the bench knows: the stages, and tokio when compiled in.
 fn contenders() -> Vec<(String, &'static str, CrawlFn)> {
-    let stages = crawler::stages()
-        .into_iter()
-        .map(|s| (s.name.replace(" --", "-"), s.idea, s.crawl));
+    let stages = crawler::stages().into_iter().map(|s| {
+        // Stage 5 caps its workers at 10 by default; here it gets one per URL, so that every
+        // row does the same work: all N fetches in flight at once.
+        let crawl = if s.name == "stage5" {
+            stage5_one_worker_per_url
+        } else {
+            s.crawl
+        };
+        (s.name.replace(" --", "-"), s.idea, crawl)
+    });
     #[cfg(feature = "tokio")]
     let stages = stages.chain([(
         "tokio".to_string(),
@@ -37,6 +44,15 @@ fn contenders() -> Vec<(String, &'static str, CrawlFn)> {
         with_tokio::crawl as CrawlFn,
     )]);
     stages.collect()
+}
+
+fn stage5_one_worker_per_url(urls: &[String], deadline: Instant) -> Vec<Outcome> {
+    let options = crawler::stage5::Options {
+        max_tasks: urls.len().max(1),
+        follow_links: false,
+        ..crawler::stage5::Options::default()
+    };
+    crawler::stage5::crawl_with(urls, deadline, &options).outcomes
 }
 
 struct Options {

@@ -379,6 +379,8 @@ stage_tests!(stage1, crawler::stage1::crawl, peak: 10, sequential: false);
 stage_tests!(stage2, crawler::stage2::crawl, peak: 10, sequential: false);
 stage_tests!(stage3, crawler::stage3::crawl, peak: 10, sequential: false);
 stage_tests!(stage4, crawler::stage4::crawl, peak: 10, sequential: false);
+stage_tests!(stage5, crawler::stage5::crawl, peak: 10, sequential: false,
+    redirect: Expect::Error("too many redirects: stopped after 10"));
 
 /// The leak probe would see a socket left open (so its zeros above mean something).
 #[cfg(target_os = "linux")]

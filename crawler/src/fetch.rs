@@ -51,6 +51,9 @@ pub enum FetchError {
     Unsupported(String),
     /// The deadline passed; `phase` says what the fetch was doing.
     TimedOut { phase: &'static str },
+    /// Redirects went on past the limit (stage 5's `--max-redirect`); `next` is where the
+    /// next one led.
+    TooManyRedirects { limit: usize, next: String },
     /// The machinery itself failed: the runtime could not create its poller or register a
     /// socket, or (stage 0) a thread could not be started.
     Runtime(io::Error),
@@ -88,6 +91,12 @@ impl fmt::Display for FetchError {
             }
             FetchError::Unsupported(what) => write!(f, "unsupported response: {what}"),
             FetchError::TimedOut { phase } => write!(f, "timed out while {phase}"),
+            FetchError::TooManyRedirects { limit, next } => {
+                write!(
+                    f,
+                    "too many redirects: stopped after {limit}, before {next}"
+                )
+            }
             FetchError::Runtime(e) => write!(f, "the runtime failed: {e}"),
         }
     }

@@ -8,6 +8,7 @@
 //! | [`stage2`] | a Future + Task step driver; `fetch` is one hand-written state machine |
 //! | [`stage3`] | `connect`, `read`, `read_all` as sub-coroutines the fetch delegates to (`yield from`) |
 //! | [`stage4`] | `async fn fetch` on a hand-built reactor and executor (std `Future` + `Waker`) |
+//! | [`stage5`] | the full crawler: a queue and workers, links, redirects, retries, timeouts |
 //! | [`url`], [`http`], [`fetch`] | parsing URLs and responses; what one fetch produces |
 //! | [`report`] | the per-URL timeline and the summary every example prints |
 //! | [`site`] | the built-in local site the crawls run against |
@@ -75,6 +76,11 @@ pub fn stages() -> Vec<Stage> {
             name: "stage4",
             idea: stage4::IDEA,
             crawl: stage4::crawl,
+        },
+        Stage {
+            name: "stage5",
+            idea: stage5::IDEA,
+            crawl: stage5::crawl,
         },
     ]
 }

@@ -12,7 +12,7 @@
 //! lesson, but it is written to be read top to bottom:
 //!
 //! 1. the public API: [`SiteConfig`], [`Site`], [`paths`];
-//! 2. the event loop ([`Server`]): accept, read the request head, wait, write, close;
+//! 2. the event loop (`Server`): accept, read the request head, wait, write, close;
 //! 3. the pages: which request gets which answer, and the link graph.
 //!
 //! Every connection walks the same three states: `Reading` its request head, `Waiting` for its

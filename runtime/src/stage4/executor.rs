@@ -67,12 +67,11 @@ impl ReadyQueue {
         if thread::current().id() == self.thread {
             // On the executor's thread the executor is not asleep (we are running), and it
             // looks at the queue before it sleeps again.
-            trace!(target: "stage4::executor", "wake task {task}: queued");
+            trace!("wake task {task}: queued");
         } else {
-            trace!(target: "stage4::executor",
-                "wake task {task}: queued from another thread, interrupting poll");
+            trace!("wake task {task}: queued from another thread, interrupting poll");
             if let Err(e) = self.unpark.wake() {
-                debug!(target: "stage4::executor", "cannot interrupt poll: {e}");
+                debug!("cannot interrupt poll: {e}");
             }
         }
     }
@@ -110,7 +109,7 @@ impl Wake for TaskWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if self.queued.swap(true, Ordering::AcqRel) {
-            trace!(target: "stage4::executor", "wake task {}: already queued", self.task);
+            trace!("wake task {}: already queued", self.task);
             return;
         }
         self.queue.push(self.task);
@@ -254,7 +253,7 @@ impl Executor {
         // but it lives here, on this stack frame, so it need not be `'static`.
         let mut future = pin!(future);
         let main = core.waker(core.new_id());
-        trace!(target: "stage4::executor", "block_on: its future is task {}", main.task);
+        trace!("block_on: its future is task {}", main.task);
         main.wake_by_ref();
         loop {
             // Poll the tasks that are ready now. Those woken meanwhile wait for the next
@@ -265,7 +264,7 @@ impl Executor {
                 if id != main.task {
                     core.poll_task(id);
                 } else if let Poll::Ready(output) = poll_as(&main, future.as_mut()) {
-                    trace!(target: "stage4::executor", "block_on: task {} is done", main.task);
+                    trace!("block_on: task {} is done", main.task);
                     return Ok(output);
                 }
             }
@@ -283,7 +282,7 @@ impl Drop for Executor {
     fn drop(&mut self) {
         let unfinished = self.core.take_tasks();
         if !unfinished.is_empty() {
-            debug!(target: "stage4::executor", "dropping {} unfinished tasks", unfinished.len());
+            debug!("dropping {} unfinished tasks", unfinished.len());
         }
     }
 }
@@ -323,7 +322,7 @@ impl Core {
             }),
             waker: self.waker(id),
         };
-        trace!(target: "stage4::executor", "spawn task {id}");
+        trace!("spawn task {id}");
         // Nobody has woken a new task yet: queue it once so that its first poll starts it.
         task.waker.wake_by_ref();
         self.tasks.borrow_mut().insert(id, task);
@@ -337,7 +336,7 @@ impl Core {
         // Take the task out of the table while it runs: its code may spawn tasks, which
         // needs the table.
         let Some(mut task) = self.tasks.borrow_mut().remove(&id) else {
-            trace!(target: "stage4::executor", "task {id} has ended: its wake is ignored");
+            trace!("task {id} has ended: its wake is ignored");
             return;
         };
         match poll_as(&task.waker, task.future.as_mut()) {
@@ -345,7 +344,7 @@ impl Core {
                 self.tasks.borrow_mut().insert(id, task);
             }
             // Dropped here, with everything the task owned (its sockets close).
-            Poll::Ready(()) => trace!(target: "stage4::executor", "task {id} has ended"),
+            Poll::Ready(()) => trace!("task {id} has ended"),
         }
     }
     // ANCHOR_END: poll_task
@@ -355,8 +354,11 @@ impl Core {
     /// thread wakes a task, or the deadline comes.
     fn park(&self, deadline: Option<Instant>) -> io::Result<()> {
         let timeout = self.park_timeout(deadline);
-        trace!(target: "stage4::executor", "park: {} tasks pending, timeout {}",
-            self.tasks.borrow().len(), show(timeout));
+        trace!(
+            "park: {} tasks pending, timeout {}",
+            self.tasks.borrow().len(),
+            show(timeout)
+        );
         self.reactor.poll(timeout)
     }
 
@@ -381,8 +383,7 @@ impl Core {
         mut future: Pin<&mut F>,
     ) -> io::Result<F::Output> {
         let unfinished = self.take_tasks();
-        debug!(target: "stage4::executor",
-            "deadline: dropping {} unfinished tasks", unfinished.len());
+        debug!("deadline: dropping {} unfinished tasks", unfinished.len());
         // Dropping them closed their sockets and woke whoever awaits their handles.
         drop(unfinished);
         while let Some(id) = self.queue.pop() {
@@ -416,13 +417,13 @@ impl Core {
 /// poll must queue it again), and makes it the current task for the trace.
 fn poll_as<F: Future + ?Sized>(waker: &Arc<TaskWaker>, future: Pin<&mut F>) -> Poll<F::Output> {
     waker.queued.store(false, Ordering::Release);
-    trace!(target: "stage4::executor", "poll task {}", waker.task);
+    trace!("poll task {}", waker.task);
     let std_waker = Waker::from(waker.clone());
     let previous = CURRENT_TASK.replace(Some(waker.task));
     let polled = future.poll(&mut Context::from_waker(&std_waker));
     CURRENT_TASK.set(previous);
     if polled.is_pending() {
-        trace!(target: "stage4::executor", "task {}: pending", waker.task);
+        trace!("task {}: pending", waker.task);
     }
     polled
 }
@@ -488,9 +489,9 @@ fn end<T>(id: usize, join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinErr
         Ok(_) => {}
         // Nobody holds the handle: say it here, or the panic would be lost.
         Err(e @ JoinError::Panicked(_)) if Rc::strong_count(join) == 1 => {
-            warn!(target: "stage4::executor", "task {id}: {e} (its JoinHandle was dropped)")
+            warn!("task {id}: {e} (its JoinHandle was dropped)")
         }
-        Err(e) => debug!(target: "stage4::executor", "task {id}: {e}"),
+        Err(e) => debug!("task {id}: {e}"),
     }
     state.ended = true;
     state.output = Some(output);

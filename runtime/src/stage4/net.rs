@@ -46,14 +46,14 @@ impl TcpStream {
             Err(e) => return Err(e),
         }
         let token = reactor.add();
-        debug!(target: "stage4::net", "token {}: connecting to {addr}", token.0);
+        debug!("token {}: connecting to {addr}", token.0);
         let mut stream = TcpStream {
             stream: mio::net::TcpStream::from_std(socket.into()),
             token,
             reactor,
         };
         poll_fn(|cx| stream.poll_connected(cx)).await?;
-        debug!(target: "stage4::net", "token {}: connected", stream.token.0);
+        debug!("token {}: connected", stream.token.0);
         Ok(stream)
     }
 
@@ -145,7 +145,7 @@ impl Drop for TcpStream {
     /// Deregisters the source (and drops the wakers stored for it); then the socket closes.
     fn drop(&mut self) {
         if let Err(e) = self.reactor.remove(self.token, &mut self.stream) {
-            debug!(target: "stage4::net", "token {}: deregister: {e}", self.token.0);
+            debug!("token {}: deregister: {e}", self.token.0);
         }
     }
 }

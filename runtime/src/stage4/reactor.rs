@@ -81,7 +81,7 @@ impl Reactor {
     /// time the source would block ([`wait_for`](Reactor::wait_for)).
     pub fn add(&self) -> Token {
         let token = Token(self.sources.borrow_mut().insert(IoSource::default()));
-        debug!(target: "stage4::reactor", "token {}: new source", token.0);
+        debug!("token {}: new source", token.0);
         token
     }
 
@@ -125,10 +125,14 @@ impl Reactor {
                 Some(_) => self.registry.reregister(source, token, wanted)?,
             }
             entry.interest = Some(wanted);
-            debug!(target: "stage4::reactor", "token {}: watch for {wanted:?}", token.0);
+            debug!("token {}: watch for {wanted:?}", token.0);
         }
-        trace!(target: "stage4::reactor", "token {}: task {} waits until {}",
-            token.0, task_name(executor::current_task()), direction_name(direction));
+        trace!(
+            "token {}: task {} waits until {}",
+            token.0,
+            task_name(executor::current_task()),
+            direction_name(direction)
+        );
         Ok(())
     }
     // ANCHOR_END: wait_for
@@ -137,7 +141,7 @@ impl Reactor {
     /// wakers. A [`TcpStream`](super::TcpStream) calls this when it is dropped.
     pub fn remove(&self, token: Token, source: &mut impl Source) -> io::Result<()> {
         let removed = self.sources.borrow_mut().try_remove(token.0);
-        debug!(target: "stage4::reactor", "token {}: removed", token.0);
+        debug!("token {}: removed", token.0);
         match removed {
             Some(IoSource {
                 interest: Some(_), ..
@@ -164,8 +168,8 @@ impl Reactor {
             Err(e) => return Err(e),
         }
         match events.iter().count() {
-            0 => trace!(target: "stage4::reactor", "poll: timed out, no events"),
-            n => trace!(target: "stage4::reactor", "poll: {n} events"),
+            0 => trace!("poll: timed out, no events"),
+            n => trace!("poll: {n} events"),
         }
         // Take the wakers out first and wake them after, with the table no longer borrowed.
         let mut ready = Vec::new();
@@ -173,11 +177,11 @@ impl Reactor {
         for event in events.iter() {
             let token = event.token();
             if token == UNPARK {
-                trace!(target: "stage4::reactor", "poll: woken from another thread");
+                trace!("poll: woken from another thread");
                 continue;
             }
             let Some(source) = sources.get_mut(token.0) else {
-                trace!(target: "stage4::reactor", "token {}: event for a removed source", token.0);
+                trace!("token {}: event for a removed source", token.0);
                 continue;
             };
             // An error or a hang-up ends both directions: whoever waits must try again and
@@ -194,13 +198,16 @@ impl Reactor {
                 }
                 match slot.take() {
                     Some(waiter) => {
-                        trace!(target: "stage4::reactor", "token {} {what}: wake task {}",
-                            token.0, task_name(waiter.task));
+                        trace!(
+                            "token {} {what}: wake task {}",
+                            token.0,
+                            task_name(waiter.task)
+                        );
                         ready.push(waiter.waker);
                     }
                     // Nobody waits that way (yet): the next attempt will simply succeed.
                     None => {
-                        trace!(target: "stage4::reactor", "token {} {what}: nobody waits", token.0)
+                        trace!("token {} {what}: nobody waits", token.0)
                     }
                 }
             }

@@ -135,11 +135,9 @@ fn a_wake_from_another_thread_while_parked_is_not_lost() {
     // Nothing else can end the sleep: no socket, and a deadline far away.
     let joined = executor.block_on_until(started + Duration::from_secs(20), task);
     waker_thread.join().unwrap();
-    assert_eq!(joined.unwrap(), Ok(()));
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the wake did not interrupt poll"
-    );
+    // Had the wake been lost, the executor would have slept to the deadline and dropped the
+    // task there, and its handle would say `Cancelled`: `Ok` proves `poll` was interrupted.
+    assert_eq!(joined.unwrap(), Ok(()), "the wake did not interrupt poll");
     assert_eq!(probe.polls(), 2);
 }
 

@@ -1,1 +1,76 @@
-//! Stage 5: being written.
+//! Stage 5: the toolkit — stage 4's loop, and what asyncio gives a program on top of it.
+//!
+//! **New here:** the tools the seeds use, each built into the stage 4 loop, so that
+//! `diff -ru runtime/src/stage4 runtime/src/stage5` shows what each one needs from it:
+//!
+//! - **timers** ([`timers`]): [`sleep`], [`timeout`]. The reactor keeps wakers by deadline;
+//!   the executor's `park` sleeps in `poll` no longer than until the next one, and `poll`
+//!   wakes those due. The poll timeout *is* the timer;
+//! - **cancellation**: dropping a future cancels it — its `Drop` deregisters its socket and
+//!   removes its timer — and [`JoinHandle::abort`] makes the executor drop a task at its next
+//!   suspension point. The loop needs one flag per task for that;
+//! - **combinators** ([`combinators`]): [`join_all`] (`gather`), [`select`] (the loser is
+//!   dropped), [`wait`] with a timeout (done and pending), [`as_completed`]. Nothing from the
+//!   loop: a combinator polls its futures with its own task's waker;
+//! - **sync** ([`sync`]): [`Semaphore`] and [`Queue`] (`put` / `get` / `task_done` / `join`).
+//!   Nothing from the loop either: wakers wait in line, and whoever frees a permit or puts an
+//!   item wakes the first;
+//! - **[`spawn_blocking`]** ([`blocking`]): asyncio's `run_in_executor`, a small thread pool
+//!   owned by the executor. What it needs from the loop is a wake from another thread that
+//!   interrupts `poll`: stage 4's `mio::Waker` already does that;
+//! - a [`TcpListener`] ([`net`]), so that a server runs on the loop too.
+//!
+//! The loop underneath is stage 4's, in three parts:
+//!
+//! - the [`Reactor`] ([`reactor`]) owns the `mio::Poll`. For each socket it keeps the waker of
+//!   whoever waits to read and whoever waits to write, keyed by `Token`, and now the timers.
+//!   When the OS says a socket is ready, or a deadline passes, it wakes that waker — the
+//!   reactor knows nothing of tasks;
+//! - the [`Executor`] ([`executor`]) owns the tasks and a ready queue. A waker is just "put
+//!   task N back in the ready queue". The executor polls what is queued, and when nothing
+//!   is, it parks in the reactor's `poll`. [`Executor::spawn`] returns a [`JoinHandle`],
+//!   itself a future of the task's output; [`Executor::block_on`] drives one future to its
+//!   end;
+//! - the leaf futures, [`TcpStream`], [`TcpListener`] ([`net`]) and [`Sleep`] ([`timers`]):
+//!   they try first (the system call, the clock), and only when they must wait do they give
+//!   the reactor their waker and return `Pending`.
+//!
+//! How a leaf future finds the reactor: while [`Executor::block_on`] runs, the executor is
+//! the thread's *current* executor (a thread-local, see [`executor`]). `TcpStream::connect`,
+//! `Sleep`, [`spawn`] and [`spawn_blocking`] look it up there; a stream or a timer keeps its
+//! own handle to the reactor afterwards, so it can deregister itself whenever it is dropped.
+//!
+//! **Pain removed:** a URL that hangs times out alone; the fan-out has a cap (a queue and a
+//! fixed number of workers, or a semaphore); a blocking call (DNS) no longer freezes the loop.
+//!
+//! **Pain left:** one thread does all the work, so a busy crawl uses one core; the timers are
+//! a sorted map (fine for thousands, not millions); a woken `join_all` polls all its futures;
+//! no file I/O, no TLS, no structured shutdown. The next step is tokio: "Where next" in
+//! NOTES.md.
+//!
+//! ```text
+//!   task 2 ─poll─▶ Sleep: not yet ─▶ reactor timers: at t+200ms, wake task 2's waker
+//!   executor: nothing ready ─▶ park in Poll::poll(timeout = next deadline − now)
+//!   poll returns, no event ─▶ timer due ─▶ ready queue: task 2 ─▶ poll task 2 ─▶ Ready
+//! ```
+
+pub mod blocking;
+pub mod combinators;
+pub mod executor;
+pub mod net;
+pub mod reactor;
+pub mod sync;
+pub mod timers;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use blocking::{Blocking, spawn_blocking};
+pub use combinators::{Either, as_completed, join_all, select, wait};
+pub use executor::{Executor, JoinError, JoinHandle, spawn};
+pub use net::{TcpListener, TcpStream};
+pub use reactor::Reactor;
+pub use sync::{Permit, Queue, Semaphore};
+pub use timers::{Elapsed, Sleep, sleep, sleep_until, timeout, timeout_at};

@@ -1,0 +1,327 @@
+//! `spawn_blocking`: asyncio's `run_in_executor` — blocking work on a small thread pool.
+//!
+//! Every task shares the loop's one thread, so a call that blocks (the system resolver
+//! looking up a host name, a big file write, a long computation) stops *every* task, timers
+//! included, for as long as it takes. The cure is to run it somewhere else: on one of a few
+//! threads kept for that, and to await its result like any other future.
+//!
+//! What this needs from the loop is a wake *from another thread*. The pool thread that
+//! finishes the work stores the result and wakes the task's waker; that puts the task in the
+//! ready queue — the one part of the executor that is thread-safe — and, because the wake
+//! comes from another thread, interrupts the loop's `poll` through its `mio::Waker`. Stage 4
+//! built that path already; here it gets its first real user.
+//!
+//! The pool starts with no thread and adds one whenever work arrives and none is idle, up to
+//! [`MAX_THREADS`]; more work waits in the pool's queue. Blocking work cannot be cancelled:
+//! dropping the future only drops the result when it comes.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+
+use log::{debug, trace, warn};
+
+use super::executor::{self, JoinError};
+
+/// The most threads a pool starts.
+pub const MAX_THREADS: usize = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+// ANCHOR: pool
+/// The threads that run blocking work, and the queue of work they take it from.
+pub struct BlockingPool {
+    jobs: Sender<Job>,
+    shared: Arc<Shared>,
+    threads: Cell<usize>,
+}
+
+/// What the pool's threads share: the work queue, and how many of them wait for work.
+struct Shared {
+    jobs: Mutex<Receiver<Job>>,
+    idle: AtomicUsize,
+}
+// ANCHOR_END: pool
+
+impl BlockingPool {
+    /// A pool with no thread yet.
+    pub fn new() -> BlockingPool {
+        let (jobs, receiver) = mpsc::channel();
+        BlockingPool {
+            jobs,
+            shared: Arc::new(Shared {
+                jobs: Mutex::new(receiver),
+                idle: AtomicUsize::new(0),
+            }),
+            threads: Cell::new(0),
+        }
+    }
+
+    /// How many threads the pool has started.
+    pub fn threads(&self) -> usize {
+        self.threads.get()
+    }
+
+    /// Queues `job`, starting a thread for it if none is idle and there is room.
+    fn submit(&self, job: Job) -> io::Result<()> {
+        let started = self.threads.get();
+        if self.shared.idle.load(Ordering::SeqCst) == 0 && started < MAX_THREADS {
+            let shared = Arc::clone(&self.shared);
+            let spawned = thread::Builder::new()
+                .name(format!("looplab-blocking-{started}"))
+                .spawn(move || work(&shared));
+            match spawned {
+                Ok(_) => {
+                    self.threads.set(started + 1);
+                    debug!("started pool thread {started}");
+                }
+                // With at least one thread, the work can wait for it; with none, it cannot run.
+                Err(e) if started > 0 => {
+                    warn!("cannot start a thread: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.jobs
+            .send(job)
+            .map_err(|_| io::Error::other("the blocking pool has stopped"))
+    }
+}
+
+impl Default for BlockingPool {
+    fn default() -> Self {
+        BlockingPool::new()
+    }
+}
+
+// ANCHOR: work
+/// A pool thread: take work, run it, repeat. Ends when the pool is dropped (the queue's
+/// sender goes away), once the work it is doing, if any, is done — the executor does not wait
+/// for it: a lookup stuck for thirty seconds must not hold up the end of a crawl.
+fn work(shared: &Shared) {
+    loop {
+        shared.idle.fetch_add(1, Ordering::SeqCst);
+        let job = shared
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        shared.idle.fetch_sub(1, Ordering::SeqCst);
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+// ANCHOR_END: work
+
+// ANCHOR: spawn_blocking
+/// Runs `work` on the executor's blocking pool; the future gives its result, or
+/// [`JoinError::Panicked`] if it panicked (the pool thread survives).
+///
+/// The work starts at once if an executor runs on this thread (inside a task), otherwise
+/// when the future is first polled (`executor.block_on(spawn_blocking(…))`).
+///
+/// # Panics
+///
+/// When polled outside [`Executor::block_on`](super::Executor::block_on): there is no pool.
+pub fn spawn_blocking<T, F>(work: F) -> Blocking<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(Slot {
+        result: None,
+        waker: None,
+    }));
+    let filled = Arc::clone(&slot);
+    let task = executor::current_task();
+    // ANCHOR: job
+    let job: Job = Box::new(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(work))
+            .map_err(|payload| JoinError::Panicked(executor::panic_message(payload.as_ref())));
+        let waker = {
+            let mut slot = filled.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.result = Some(result);
+            slot.waker.take()
+        };
+        trace!(
+            "work of task {} done on {}: waking it",
+            task.map_or("?".to_string(), |t| t.to_string()),
+            thread::current().name().unwrap_or("?")
+        );
+        // From this thread: this wake interrupts the loop's `poll`.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    });
+    // ANCHOR_END: job
+    let mut blocking = Blocking {
+        slot,
+        job: Some(job),
+    };
+    if let Ok(pool) = executor::current_pool() {
+        blocking.submit(&pool);
+    }
+    blocking
+}
+
+/// The future of [`spawn_blocking`].
+pub struct Blocking<T> {
+    slot: Arc<Mutex<Slot<T>>>,
+    /// The work, until it is handed to the pool.
+    job: Option<Job>,
+}
+
+impl<T> Blocking<T> {
+    fn submit(&mut self, pool: &BlockingPool) {
+        let Some(job) = self.job.take() else { return };
+        if let Err(e) = pool.submit(job) {
+            self.slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .result = Some(Err(JoinError::Panicked(format!(
+                "the work could not start: {e}"
+            ))));
+        }
+    }
+}
+
+/// Where the pool thread leaves the result, and the waker of whoever awaits it.
+struct Slot<T> {
+    result: Option<Result<T, JoinError>>,
+    waker: Option<Waker>,
+}
+
+// ANCHOR: blocking_poll
+impl<T> Future for Blocking<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.job.is_some() {
+            let pool = executor::current_pool()
+                .expect("spawn_blocking polled outside Executor::block_on: there is no pool");
+            self.submit(&pool);
+        }
+        // The lock makes "no result yet, so store the waker" one step: the pool thread
+        // cannot store its result in between and miss the waker.
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.result.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+// ANCHOR_END: blocking_poll
+// ANCHOR_END: spawn_blocking
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage5::{Executor, sleep};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Runs `test` on its own thread; a hang fails the test instead of freezing it.
+    fn bounded(test: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            test();
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the test hung (or panicked: see its output)");
+    }
+
+    #[test]
+    fn spawn_blocking_wakes_a_parked_loop() {
+        bounded(|| {
+            let mut executor = Executor::new().unwrap();
+            // The only task waits for the pool: no socket, no timer. The loop parks in
+            // `poll` with no timeout, and only the pool thread's wake can end that.
+            let answer = executor.block_on(spawn_blocking(|| {
+                thread::sleep(Duration::from_millis(50));
+                42
+            }));
+            assert_eq!(answer.unwrap(), Ok(42));
+        });
+    }
+
+    #[test]
+    fn blocking_work_does_not_freeze_the_loop() {
+        bounded(|| {
+            let mut executor = Executor::new().unwrap();
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let (tick_log, blocking_log) = (log.clone(), log.clone());
+            let (release, released) = mpsc::channel::<()>();
+            executor.spawn(async move {
+                for _ in 0..3 {
+                    sleep(Duration::from_millis(1)).await;
+                    tick_log.borrow_mut().push("tick");
+                }
+                let _ = release.send(()); // only now may the blocking work end
+            });
+            executor
+                .block_on(async move {
+                    let done = spawn_blocking(move || released.recv().is_ok()).await;
+                    blocking_log.borrow_mut().push("blocking work done");
+                    done
+                })
+                .unwrap()
+                .unwrap();
+            // The ticks ran while the blocking work waited on its thread.
+            assert_eq!(
+                *log.borrow(),
+                ["tick", "tick", "tick", "blocking work done"]
+            );
+        });
+    }
+
+    #[test]
+    fn a_panic_in_blocking_work_is_an_error_and_the_pool_goes_on() {
+        bounded(|| {
+            let mut executor = Executor::new().unwrap();
+            let (panicked, after) = executor
+                .block_on(async {
+                    let panicked = spawn_blocking(|| panic!("lookup exploded")).await;
+                    let after = spawn_blocking(|| "still here").await;
+                    (panicked, after)
+                })
+                .unwrap();
+            assert_eq!(panicked, Err(JoinError::Panicked("lookup exploded".into())));
+            assert_eq!(after, Ok("still here"));
+        });
+    }
+
+    #[test]
+    fn the_pool_never_starts_more_than_max_threads() {
+        bounded(|| {
+            let mut executor = Executor::new().unwrap();
+            let results = executor
+                .block_on(crate::stage5::join_all((0..20).map(|n| {
+                    spawn_blocking(move || {
+                        thread::sleep(Duration::from_millis(5));
+                        n * 2
+                    })
+                })))
+                .unwrap();
+            let results: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
+            assert_eq!(results, (0..20).map(|n| n * 2).collect::<Vec<_>>());
+            let threads = executor.pool().threads();
+            assert!((1..=MAX_THREADS).contains(&threads), "{threads} threads");
+        });
+    }
+}

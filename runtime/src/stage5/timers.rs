@@ -1,0 +1,390 @@
+//! Timers: `sleep`, `sleep_until`, `timeout`, `timeout_at`.
+//!
+//! A timer is a deadline and a waker, kept by the reactor in [`Timers`], sorted by deadline.
+//! The loop needs two changes for them, both small:
+//!
+//! - the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
+//!   until a socket was ready, however long that took);
+//! - after `poll` returns, the reactor wakes every timer that is due, earliest first.
+//!
+//! No thread, no signal, no timer wheel: the OS's `poll` timeout *is* the timer. A timer
+//! never fires early — it fires when the loop sees the clock past its deadline — and it fires
+//! late by however long the loop was busy, which is why a task must never block the loop.
+//!
+//! [`Sleep`] is the leaf future; it removes its timer when dropped, so a cancelled sleep
+//! leaves nothing behind. [`timeout`] is not a new mechanism: it is a [`select`] between the
+//! future and a [`Sleep`], and the loser is dropped — the future (cancelled, its socket
+//! deregistered) if the time ran out, the timer (removed) if the future finished in time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use log::trace;
+
+use super::combinators::{Either, select};
+use super::executor;
+use super::reactor::Reactor;
+
+// ANCHOR: timers
+/// The reactor's timers: whom to wake, by deadline. A `BTreeMap` keeps them sorted, so the
+/// next deadline is its first key and the due timers are a prefix of it.
+#[derive(Default)]
+pub struct Timers {
+    wakers: BTreeMap<TimerKey, Waker>,
+    next_id: u64,
+}
+
+/// Which timer: its deadline, and a number that tells apart timers with the same deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimerKey {
+    deadline: Instant,
+    id: u64,
+}
+// ANCHOR_END: timers
+
+impl Timers {
+    /// Arms a timer: `waker` is woken once `deadline` has passed.
+    pub fn insert(&mut self, deadline: Instant, waker: &Waker) -> TimerKey {
+        let key = TimerKey {
+            deadline,
+            id: self.next_id,
+        };
+        self.next_id += 1;
+        self.wakers.insert(key, waker.clone());
+        key
+    }
+
+    /// Stores the latest waker of a timer that is still armed; `false` if it has fired.
+    pub fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        match self.wakers.get_mut(&key) {
+            Some(stored) => {
+                stored.clone_from(waker);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Disarms a timer (it may have fired already: then nothing happens).
+    pub fn remove(&mut self, key: TimerKey) {
+        self.wakers.remove(&key);
+    }
+
+    /// The earliest deadline: how long the loop may sleep.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.wakers.keys().next().map(|key| key.deadline)
+    }
+
+    // ANCHOR: take_due
+    /// Takes out the timers due at `now`, earliest first, to be woken.
+    pub fn take_due(&mut self, now: Instant) -> Vec<Waker> {
+        let first_not_due = TimerKey {
+            deadline: now,
+            id: u64::MAX,
+        };
+        let later = self.wakers.split_off(&first_not_due);
+        let due = std::mem::replace(&mut self.wakers, later);
+        due.into_values().collect()
+    }
+    // ANCHOR_END: take_due
+
+    /// How many timers are armed.
+    pub fn len(&self) -> usize {
+        self.wakers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.wakers.is_empty()
+    }
+}
+
+// ANCHOR: sleep
+/// asyncio's `sleep`: a future that is ready once `duration` has passed.
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(after(duration))
+}
+
+/// A future that is ready once `deadline` has passed.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+    }
+}
+
+/// The future of [`sleep`] and [`sleep_until`]. Its timer is armed at the first `poll` and
+/// removed when it is dropped, whether it fired or not.
+pub struct Sleep {
+    deadline: Instant,
+    timer: Option<(Rc<Reactor>, TimerKey)>,
+}
+
+// ANCHOR: sleep_poll
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Never early: only the clock says when it is done, not the wake-up.
+        if Instant::now() >= self.deadline {
+            self.disarm();
+            return Poll::Ready(());
+        }
+        let deadline = self.deadline;
+        match &mut self.timer {
+            Some((reactor, key)) => {
+                // Woken before the deadline (by a `select` partner, say): keep the latest waker.
+                if !reactor.timer_table().set_waker(*key, cx.waker()) {
+                    *key = reactor.timer_table().insert(deadline, cx.waker());
+                }
+            }
+            None => {
+                let reactor = executor::current_reactor()
+                    .expect("Sleep polled outside Executor::block_on: there are no timers");
+                let key = reactor.timer_table().insert(deadline, cx.waker());
+                trace!(
+                    "timer {} armed for {:?} from now, task {}",
+                    key.id,
+                    deadline.saturating_duration_since(Instant::now()),
+                    task_name()
+                );
+                self.timer = Some((reactor, key));
+            }
+        }
+        Poll::Pending
+    }
+}
+// ANCHOR_END: sleep_poll
+
+impl Sleep {
+    /// When it is (or was) due.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn disarm(&mut self) {
+        if let Some((reactor, key)) = self.timer.take() {
+            reactor.timer_table().remove(key);
+        }
+    }
+}
+
+// ANCHOR: sleep_drop
+impl Drop for Sleep {
+    /// A dropped timer is removed: a cancelled `sleep` (or the timer of a `timeout` whose
+    /// future finished first) must not wake anyone, nor keep the loop's timeout short.
+    fn drop(&mut self) {
+        if let Some((_, key)) = &self.timer {
+            trace!("timer {} dropped", key.id);
+        }
+        self.disarm();
+    }
+}
+// ANCHOR_END: sleep_drop
+// ANCHOR_END: sleep
+
+// ANCHOR: timeout
+/// asyncio's `wait_for(future, timeout)`: the future's output, or [`Elapsed`] if `duration`
+/// passes first — and then the future has been dropped, i.e. cancelled.
+pub fn timeout<F: Future>(
+    duration: Duration,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    race(after(duration), duration, future)
+}
+
+/// [`timeout`] with a deadline instead of a duration.
+pub fn timeout_at<F: Future>(
+    deadline: Instant,
+    future: F,
+) -> impl Future<Output = Result<F::Output, Elapsed>> {
+    race(
+        deadline,
+        deadline.saturating_duration_since(Instant::now()),
+        future,
+    )
+}
+
+// ANCHOR: race
+/// The future against a timer due at `deadline`, `after` from now.
+async fn race<F: Future>(
+    deadline: Instant,
+    after: Duration,
+    future: F,
+) -> Result<F::Output, Elapsed> {
+    // If both are ready in the same poll, the future wins: a result that arrived in time is
+    // not thrown away.
+    match select(future, sleep_until(deadline)).await {
+        Either::Left(output) => Ok(output),
+        Either::Right(()) => {
+            trace!("timeout: {after:?} passed, the future is dropped");
+            Err(Elapsed { after })
+        }
+    }
+}
+// ANCHOR_END: race
+
+/// The error of [`timeout`]: the time ran out, and the future was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed {
+    /// How long it was given.
+    pub after: Duration,
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Rounded to the nearest millisecond: `timeout_at` measures from a moment later.
+        write!(
+            f,
+            "timed out after {} ms",
+            (self.after.as_micros() + 500) / 1000
+        )
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for io::Error {
+    fn from(elapsed: Elapsed) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, elapsed)
+    }
+}
+// ANCHOR_END: timeout
+
+/// `now + duration`, or about thirty years from now for durations too long to add.
+fn after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
+}
+
+fn task_name() -> String {
+    executor::current_task().map_or_else(|| "?".to_string(), |id| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage5::{Executor, TcpStream, spawn};
+    use std::cell::RefCell;
+    use std::net::TcpListener;
+
+    #[test]
+    fn timers_fire_in_deadline_order_and_never_early() {
+        let mut executor = Executor::new().unwrap();
+        let fired = Rc::new(RefCell::new(Vec::new()));
+        // Armed in one order, due in another.
+        for ms in [30u64, 10, 20, 10, 0] {
+            let fired = fired.clone();
+            executor.spawn(async move {
+                let deadline = Instant::now() + Duration::from_millis(ms);
+                sleep_until(deadline).await;
+                let early = Instant::now() < deadline;
+                fired.borrow_mut().push((ms, early));
+            });
+        }
+        executor.block_on(sleep(Duration::from_millis(60))).unwrap();
+        let fired = fired.borrow();
+        let order: Vec<u64> = fired.iter().map(|(ms, _)| *ms).collect();
+        assert_eq!(order, [0, 10, 10, 20, 30]);
+        assert!(fired.iter().all(|(_, early)| !early), "{fired:?}");
+        assert_eq!(executor.reactor().timers(), 0);
+    }
+
+    #[test]
+    fn the_loop_sleeps_until_the_next_deadline_with_nothing_else_to_wait_for() {
+        // No socket, no other task: only the poll timeout can end the sleep. If the loop
+        // ignored the timer, this would hang (and the test harness would report it).
+        let mut executor = Executor::new().unwrap();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        executor.block_on(sleep_until(deadline)).unwrap();
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn a_dropped_timer_is_removed() {
+        let mut executor = Executor::new().unwrap();
+        let armed = executor
+            .block_on(async {
+                let mut long = Box::pin(sleep(Duration::from_secs(3600)));
+                // Poll it once, so that it arms its timer, then drop it.
+                std::future::poll_fn(|cx| {
+                    let _ = long.as_mut().poll(cx);
+                    Poll::Ready(())
+                })
+                .await;
+                let armed = executor::current_reactor().unwrap().timers();
+                drop(long);
+                armed
+            })
+            .unwrap();
+        assert_eq!(armed, 1);
+        assert_eq!(executor.reactor().timers(), 0);
+    }
+
+    #[test]
+    fn a_timeout_fires_cancels_the_future_and_deregisters_its_source() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut executor = Executor::new().unwrap();
+        let sources_while_reading = Rc::new(RefCell::new(0));
+        let seen = sources_while_reading.clone();
+        let result = executor
+            .block_on(async move {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let reactor = executor::current_reactor().unwrap();
+                // Nobody will ever write: the read can only end by the timeout.
+                timeout(Duration::from_millis(20), async move {
+                    *seen.borrow_mut() = reactor.sources();
+                    let mut buf = [0u8; 16];
+                    stream.read(&mut buf).await
+                })
+                .await
+            })
+            .unwrap();
+        let elapsed = result.unwrap_err();
+        assert_eq!(elapsed.after, Duration::from_millis(20));
+        assert_eq!(elapsed.to_string(), "timed out after 20 ms");
+        assert_eq!(*sources_while_reading.borrow(), 1);
+        assert_eq!(executor.reactor().sources(), 0, "the stream was dropped");
+        assert_eq!(executor.reactor().timers(), 0);
+        drop(listener);
+    }
+
+    #[test]
+    fn a_future_done_in_time_wins_and_its_timer_is_removed() {
+        let mut executor = Executor::new().unwrap();
+        let out = executor
+            .block_on(async {
+                let quick = spawn(async {
+                    sleep(Duration::from_millis(5)).await;
+                    "quick"
+                });
+                timeout(Duration::from_secs(3600), quick).await
+            })
+            .unwrap();
+        assert_eq!(out, Ok(Ok("quick")));
+        assert_eq!(executor.reactor().timers(), 0);
+    }
+
+    #[test]
+    fn take_due_takes_exactly_the_prefix_that_is_due() {
+        let mut timers = Timers::default();
+        let now = Instant::now();
+        let waker = Waker::noop();
+        let a = timers.insert(now - Duration::from_millis(1), waker);
+        timers.insert(now, waker);
+        let c = timers.insert(now + Duration::from_millis(1), waker);
+        assert_eq!(timers.next_deadline(), Some(a.deadline));
+        assert_eq!(timers.take_due(now).len(), 2);
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.next_deadline(), Some(c.deadline));
+        timers.remove(c);
+        assert!(timers.is_empty());
+    }
+}
