@@ -1,6 +1,7 @@
-//! Stress: 10,000 URLs through every event-loop stage, with no failure and no leak.
+//! Stress: 10,000 URLs through every event-loop stage, with no failure and no leak; and a
+//! soak of the stage 5 echo server: 2,000 clients at once, 25 round trips each.
 //!
-//! Ignored by default (it opens 10,000 connections); run it with
+//! Ignored by default (they open thousands of connections); run them with
 //!
 //! ```text
 //! cargo test --release --test stress -- --ignored --nocapture
@@ -12,12 +13,22 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "../examples/echo.rs"]
+#[allow(dead_code)] // the example's main is not used here
+mod echo;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crawler::report::Crawl;
 use crawler::site::{Site, SiteConfig};
+
+/// The stress tests take turns: together they would need more files than a process may open.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const URLS: usize = 10_000;
 const DELAY: Duration = Duration::from_millis(100);
@@ -43,6 +54,7 @@ fn stress_site_child() {
 #[test]
 #[ignore = "opens 10,000 connections; run with --ignored"]
 fn ten_thousand_urls_through_every_event_loop_stage() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "stress_site_child", "--ignored", "--nocapture"])
         .env("LOOPLAB_STRESS_SITE", "1")
@@ -72,7 +84,18 @@ fn ten_thousand_urls_through_every_event_loop_stage() {
         }
         let fds_before = fds();
         let started = Instant::now();
-        let outcomes = (stage.crawl)(&urls, started + Duration::from_secs(120));
+        let deadline = started + Duration::from_secs(120);
+        let outcomes = if stage.name == "stage5" {
+            // Its tour crawl caps the workers at 10; the stress wants all 10,000 in flight.
+            let options = crawler::stage5::Options {
+                max_tasks: URLS,
+                follow_links: false,
+                ..crawler::stage5::Options::default()
+            };
+            crawler::stage5::crawl_with(&urls, deadline, &options).outcomes
+        } else {
+            (stage.crawl)(&urls, deadline)
+        };
         let crawl = Crawl {
             stage: stage.name.to_string(),
             started,
@@ -113,4 +136,86 @@ fn fds() -> usize {
     return support::open_fds();
     #[cfg(not(target_os = "linux"))]
     return 0;
+}
+
+const ECHO_CLIENTS: usize = 2_000;
+const ROUND_TRIPS: usize = 25;
+const CLIENT_THREADS: usize = 8;
+
+/// The stage 5 echo server holds 2,000 clients at once on one thread; each makes 25 round
+/// trips; every byte comes back, and the server ends with no socket left.
+#[test]
+#[ignore = "opens 2,000 connections; run with --ignored"]
+fn echo_server_soak() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (ready, addr) = mpsc::channel();
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let served = echo::run(
+            "127.0.0.1:0".parse().unwrap(),
+            Some(ECHO_CLIENTS),
+            move |addr| {
+                let _ = ready.send(addr);
+            },
+            false,
+        );
+        let _ = done.send(served.map_err(|e| e.to_string()));
+    });
+    let addr: SocketAddr = addr.recv_timeout(Duration::from_secs(30)).unwrap();
+
+    // A few threads, each with its share of the clients: connect them all (so the server
+    // holds every one at once), then take turns with a line each, round after round.
+    let started = Instant::now();
+    // Nobody hangs up before everyone is done, so the server holds all of them at once.
+    let everyone = Arc::new(Barrier::new(CLIENT_THREADS));
+    let threads: Vec<_> = (0..CLIENT_THREADS)
+        .map(|t| {
+            let everyone = everyone.clone();
+            thread::spawn(move || -> Result<usize, String> {
+                let mine = ECHO_CLIENTS / CLIENT_THREADS;
+                let mut streams = Vec::with_capacity(mine);
+                for _ in 0..mine {
+                    let stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(30)))
+                        .unwrap();
+                    streams.push(stream);
+                }
+                let mut echoed = 0;
+                for round in 0..ROUND_TRIPS {
+                    for (i, stream) in streams.iter_mut().enumerate() {
+                        let line = format!("thread {t} client {i} round {round}\n");
+                        stream
+                            .write_all(line.as_bytes())
+                            .map_err(|e| e.to_string())?;
+                        let mut reply = vec![0u8; line.len()];
+                        stream.read_exact(&mut reply).map_err(|e| e.to_string())?;
+                        if reply != line.as_bytes() {
+                            return Err(format!("{line:?} came back as {reply:?}"));
+                        }
+                        echoed += line.len();
+                    }
+                }
+                everyone.wait();
+                Ok(echoed)
+            })
+        })
+        .collect();
+    let mut echoed = 0;
+    for thread in threads {
+        echoed += thread.join().unwrap().expect("a client failed");
+    }
+    let (stats, sources_left) = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server did not finish")
+        .expect("the server failed");
+    println!(
+        "echo soak: {ECHO_CLIENTS} clients x {ROUND_TRIPS} round trips, {echoed} bytes, \
+         peak {} connections, {} ms",
+        stats.peak.get(),
+        started.elapsed().as_millis()
+    );
+    assert_eq!(stats.peak.get(), ECHO_CLIENTS, "held every client at once");
+    assert_eq!(stats.served.get(), ECHO_CLIENTS);
+    assert_eq!(sources_left, 0, "the server closed every socket");
 }
