@@ -201,7 +201,8 @@ fn parent(options: &Options) -> ExitCode {
         }
     }
     let runtime_rows = runtime_only(options);
-    let table = markdown(&rows, &runtime_rows);
+    let mut table = markdown(&rows, &runtime_rows);
+    table.push_str(&site_check(options, site.port));
     println!("\n{table}");
     if let Some(path) = &options.markdown {
         if let Err(e) = std::fs::write(path, &table) {
@@ -212,6 +213,47 @@ fn parent(options: &Options) -> ExitCode {
     }
     site.stop();
     ExitCode::SUCCESS
+}
+
+/// Is the site the bottleneck? The same crawl (tokio's, or stage 1's without tokio) against
+/// the looplab site and against a tokio server: if the times match, the site is not what
+/// limits the crawl.
+fn site_check(options: &Options, site_port: u16) -> String {
+    let (Some(&n), Some(&delay)) = (options.ns.iter().max(), options.delays.first()) else {
+        return String::new();
+    };
+    let tokio_server = match ServerProcess::start("--serve-tokio") {
+        Ok(server) => server,
+        Err(_) => return "\n(site check skipped: build with --features tokio)\n".to_string(),
+    };
+    let crawler = if cfg!(feature = "tokio") {
+        "tokio"
+    } else {
+        "stage1"
+    };
+    let median = |port: u16| -> Option<Duration> {
+        let mut walls: Vec<Duration> = (0..options.reps)
+            .filter_map(|_| measure(crawler, n, delay, port).ok().map(|r| r.wall))
+            .collect();
+        walls.sort();
+        walls.get(walls.len() / 2).copied()
+    };
+    let (ours, theirs) = (median(site_port), median(tokio_server.port));
+    tokio_server.stop();
+    match (ours, theirs) {
+        (Some(ours), Some(theirs)) => {
+            let line = format!(
+                "\nSite check ({crawler} crawler, N = {n}, delay {delay} ms): against the looplab site \
+                 {} ms, against a tokio server {} ms ({:.2}x).\n",
+                Row::ms(ours),
+                Row::ms(theirs),
+                ours.as_secs_f64() / theirs.as_secs_f64()
+            );
+            println!("{}", line.trim());
+            line
+        }
+        _ => "\n(site check failed: a crawl did not complete)\n".to_string(),
+    }
 }
 
 /// Runs one crawl in a fresh child process and reads its result line.
@@ -504,6 +546,15 @@ fn self_waking(runtime: &str) -> Option<Duration> {
                 .ok()?;
             Some(started.elapsed())
         }
+        "stage5" => {
+            let mut executor = runtime::stage5::Executor::new().ok()?;
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| executor.spawn(wake_myself(wakes)))
+                .collect();
+            let started = Instant::now();
+            executor.block_on(runtime::stage5::join_all(handles)).ok()?;
+            Some(started.elapsed())
+        }
         #[cfg(feature = "tokio")]
         "tokio" => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -534,7 +585,7 @@ fn runtime_only(options: &Options) -> Vec<String> {
             .is_none_or(|s| s.iter().any(|w| w == name))
     };
     let mut rows = Vec::new();
-    for runtime in ["stage4", "tokio"] {
+    for runtime in ["stage4", "stage5", "tokio"] {
         if !wanted(runtime) {
             continue;
         }
@@ -672,9 +723,12 @@ mod with_tokio {
             .build()
             .expect("a tokio runtime");
         runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
+            // The same listen backlog as the site (4096): with tokio's default of 1024, ten
+            // thousand simultaneous connects overflow it and wait a second for SYN retries.
+            let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+            socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+            socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+            let listener = socket.listen(4096).expect("listen");
             println!("PORT {}", listener.local_addr().unwrap().port());
             let _ = std::io::stdout().flush();
             let stdin_closed = tokio::task::spawn_blocking(|| {
@@ -708,7 +762,9 @@ mod with_tokio {
             .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|d| d.parse().ok())
             .unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         let body = format!(
             "<html><body>{}</body></html>",
             "<a href=\"/1\">a page</a> ".repeat(8)

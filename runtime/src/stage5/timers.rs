@@ -12,9 +12,10 @@
 //! late by however long the loop was busy, which is why a task must never block the loop.
 //!
 //! [`Sleep`] is the leaf future; it removes its timer when dropped, so a cancelled sleep
-//! leaves nothing behind. [`timeout`] is not a new mechanism: it is a [`select`] between the
-//! future and a [`Sleep`], and the loser is dropped — the future (cancelled, its socket
-//! deregistered) if the time ran out, the timer (removed) if the future finished in time.
+//! leaves nothing behind. [`timeout`] is not a new mechanism: it is a `select` between the
+//! future and a [`Sleep`] (written out, to box less), and the loser is dropped — the future
+//! (cancelled, its socket deregistered) if the time ran out, the timer (removed) if the
+//! future finished in time.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,7 +28,6 @@ use std::time::{Duration, Instant};
 
 use log::trace;
 
-use super::combinators::{Either, select};
 use super::executor;
 use super::reactor::Reactor;
 
@@ -191,40 +191,57 @@ impl Drop for Sleep {
 // ANCHOR: timeout
 /// asyncio's `wait_for(future, timeout)`: the future's output, or [`Elapsed`] if `duration`
 /// passes first — and then the future has been dropped, i.e. cancelled.
-pub fn timeout<F: Future>(
-    duration: Duration,
-    future: F,
-) -> impl Future<Output = Result<F::Output, Elapsed>> {
-    race(after(duration), duration, future)
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future: Some(Box::pin(future)),
+        timer: Some(sleep(duration)),
+        after: duration,
+    }
 }
 
 /// [`timeout`] with a deadline instead of a duration.
-pub fn timeout_at<F: Future>(
-    deadline: Instant,
-    future: F,
-) -> impl Future<Output = Result<F::Output, Elapsed>> {
-    race(
-        deadline,
-        deadline.saturating_duration_since(Instant::now()),
-        future,
-    )
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout {
+        future: Some(Box::pin(future)),
+        timer: Some(sleep_until(deadline)),
+        after: deadline.saturating_duration_since(Instant::now()),
+    }
 }
 
 // ANCHOR: race
-/// The future against a timer due at `deadline`, `after` from now.
-async fn race<F: Future>(
-    deadline: Instant,
+/// The future of [`timeout`]: a [`select`] between the future and a [`Sleep`], written out
+/// for the one case that runs on every request. `select` boxes both sides; this boxes only
+/// the future it guards, once, and is a plain struct rather than an `async fn` (whose
+/// arguments get a slot of their own in its state): a request's future — a 4 KiB read
+/// buffer included — is stored once, not twice, and never copied.
+pub struct Timeout<F> {
+    future: Option<Pin<Box<F>>>,
+    timer: Option<Sleep>,
     after: Duration,
-    future: F,
-) -> Result<F::Output, Elapsed> {
-    // If both are ready in the same poll, the future wins: a result that arrived in time is
-    // not thrown away.
-    match select(future, sleep_until(deadline)).await {
-        Either::Left(output) => Ok(output),
-        Either::Right(()) => {
-            trace!("timeout: {after:?} passed, the future is dropped");
-            Err(Elapsed { after })
-        }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let (Some(future), Some(timer)) = (&mut this.future, &mut this.timer) else {
+            panic!("Timeout polled after it finished");
+        };
+        // If both are ready in the same poll, the future wins: a result that arrived in time
+        // is not thrown away.
+        let output = if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            Ok(output)
+        } else if Pin::new(timer).poll(cx).is_ready() {
+            trace!("timeout: {:?} passed, the future is dropped", this.after);
+            Err(Elapsed { after: this.after })
+        } else {
+            return Poll::Pending;
+        };
+        // Drop both now: the loser is cancelled here, not whenever `Timeout` itself is dropped.
+        this.future = None;
+        this.timer = None;
+        Poll::Ready(output)
     }
 }
 // ANCHOR_END: race
