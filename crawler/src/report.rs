@@ -52,15 +52,20 @@ impl Crawl {
     /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; …`.
     pub fn summary(&self) -> String {
         let serial = self.one_after_another();
-        let speedup = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+        // A speed-up only means something when there is more than one fetch to overlap.
+        let speedup = if self.outcomes.len() > 1 {
+            let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+            format!(" ({ratio:.1}x)")
+        } else {
+            String::new()
+        };
         format!(
-            "{} ok, {} failed in {} ms; peak {} in flight; one after another: {} ms ({:.1}x)",
+            "{} ok, {} failed in {} ms; peak {} in flight; one after another: {} ms{speedup}",
             self.ok(),
             self.failed(),
             self.wall.as_millis(),
             self.peak_in_flight(),
             serial.as_millis(),
-            speedup
         )
     }
 }
