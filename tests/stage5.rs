@@ -18,21 +18,12 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crawler::site::{Site, SiteConfig};
 use crawler::stage5::{self, Crawled, Options};
-use support::{Fault, FaultServer};
+use support::{Fault, FaultServer, site};
 
 /// Beyond this, a test calls the crawl hung. Not a performance bound: these crawls take well
 /// under a second.
 const HUNG: Duration = Duration::from_secs(30);
-
-fn site(delay_ms: u64) -> Site {
-    Site::start(SiteConfig {
-        delay: Duration::from_millis(delay_ms),
-        ..SiteConfig::default()
-    })
-    .expect("start the built-in site")
-}
 
 /// Crawls on its own thread, so that a hang fails the test instead of freezing it.
 fn crawl(roots: Vec<String>, deadline: Duration, options: Options) -> Crawled {

@@ -11,22 +11,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crawler::fetch::Outcome;
-use crawler::site::{Site, SiteConfig};
-use support::{Fault, FaultServer};
+use support::{Fault, FaultServer, site};
 
 type CrawlFn = fn(&[String], Instant) -> Vec<Outcome>;
 
 /// A bound on how long any crawl in these tests may take before the test calls it hung. Not a
 /// performance assertion: a crawl that works finishes in well under a second.
 const HUNG: Duration = Duration::from_secs(30);
-
-fn site(delay_ms: u64) -> Site {
-    Site::start(SiteConfig {
-        delay: Duration::from_millis(delay_ms),
-        ..SiteConfig::default()
-    })
-    .expect("start the built-in site")
-}
 
 /// Runs `crawl` on its own thread so that a hang fails the test instead of freezing it.
 fn run(crawl: CrawlFn, urls: Vec<String>, deadline: Duration) -> Vec<Outcome> {

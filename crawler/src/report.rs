@@ -102,21 +102,43 @@ pub fn render(crawl: &Crawl) -> String {
     out
 }
 
+/// How a report names its URLs: when every URL is on the same server, by its path only (the
+/// server is printed once, `on http://…`), in a column as wide as the longest name (at most
+/// 40 characters).
+pub struct Labels {
+    pub origin: Option<String>,
+    pub width: usize,
+}
+
+impl Labels {
+    pub fn new(outcomes: &[Outcome]) -> Labels {
+        let mut labels = Labels {
+            origin: common_origin(outcomes),
+            width: 0,
+        };
+        labels.width = outcomes
+            .iter()
+            .map(|o| labels.name(&o.url).chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(40);
+        labels
+    }
+
+    /// The name of `url`: its path if it is on the common server, else the whole URL.
+    pub fn name(&self, url: &str) -> String {
+        match &self.origin {
+            Some(origin) if url.starts_with(origin.as_str()) => url[origin.len()..].to_string(),
+            _ => url.to_string(),
+        }
+    }
+}
+
 fn render_bars(crawl: &Crawl, out: &mut String) {
     // When every URL is on the same server, show paths only: the bars are what matters.
-    let origin = common_origin(&crawl.outcomes);
-    let label = |url: &str| match &origin {
-        Some(o) => url[o.len()..].to_string(),
-        None => url.to_string(),
-    };
-    let width = crawl
-        .outcomes
-        .iter()
-        .map(|o| label(&o.url).chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    if let Some(o) = &origin {
+    let labels = Labels::new(&crawl.outcomes);
+    let (label, width) = (|url: &str| labels.name(url), labels.width);
+    if let Some(o) = &labels.origin {
         let _ = writeln!(out, "  on {o}");
     }
     let _ = writeln!(

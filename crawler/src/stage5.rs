@@ -34,7 +34,7 @@ use runtime::stage5::{
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
-use crate::report::MAX_BARS;
+use crate::report::{Labels, MAX_BARS};
 use crate::url::Url;
 
 pub const IDEA: &str = "the toolkit: queue + workers, timeouts";
@@ -549,24 +549,11 @@ fn restart(timeline: &RefCell<Timeline>) {
 /// outcome.
 pub fn report(crawled: &Crawled) -> String {
     let mut out = String::new();
-    let origin = crawled
-        .outcomes
-        .first()
-        .and_then(|o| Url::parse(&o.url).ok())
-        .map(|url| format!("http://{}", url.host_header()));
-    let label = |url: &str| match &origin {
-        Some(origin) if url.starts_with(origin.as_str()) => url[origin.len()..].to_string(),
-        _ => url.to_string(),
-    };
+    // Named as in the report above: paths only when every URL is on the same server.
+    let labels = Labels::new(&crawled.outcomes);
+    let (label, width) = (|url: &str| labels.name(url), labels.width);
     let _ = writeln!(out, "what the crawl found:");
     if crawled.outcomes.len() <= MAX_BARS {
-        let width = crawled
-            .outcomes
-            .iter()
-            .map(|o| label(&o.url).chars().count())
-            .max()
-            .unwrap_or(0)
-            .min(40);
         for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
             let mut line = match &outcome.result {
                 Ok(page) => format!("{} {}", page.status, page.reason),

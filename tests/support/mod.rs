@@ -9,6 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+/// The built-in site with `delay_ms` per response.
+pub fn site(delay_ms: u64) -> crawler::site::Site {
+    crawler::site::Site::start(crawler::site::SiteConfig {
+        delay: Duration::from_millis(delay_ms),
+        ..crawler::site::SiteConfig::default()
+    })
+    .expect("start the built-in site")
+}
+
 /// One way to misbehave, chosen by the request path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
