@@ -74,8 +74,7 @@ fn options(args: &Args) -> Options {
 /// (ten by default) of the site or of `--base`: stage 5 takes them all only if `--count` was
 /// given, and otherwise starts from the first one, `/`, and finds the rest by itself.
 fn roots<'a>(args: &Args, urls: &'a [String]) -> &'a [String] {
-    let count_given = std::env::args().any(|arg| arg == "--count" || arg.starts_with("--count="));
-    if args.urls.is_empty() && !count_given {
+    if args.urls.is_empty() && !args.count_given {
         &urls[..urls.len().min(1)]
     } else {
         urls

@@ -40,6 +40,8 @@ pub struct Args {
     pub urls: Vec<String>,
     /// How many site paths to crawl: `/`, `/1` … `/count-1`.
     pub count: usize,
+    /// Whether `--count` was given (stage 5 starts from `/` alone when it was not).
+    pub count_given: bool,
     /// The built-in site's delay per response.
     pub delay: Duration,
     /// The crawl deadline.
@@ -78,6 +80,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
     let mut parsed = Args {
         urls: Vec::new(),
         count: 10,
+        count_given: false,
         delay: site::DEFAULT_DELAY,
         timeout: DEFAULT_TIMEOUT,
         base: None,
@@ -106,7 +109,10 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
-            "--count" => parsed.count = number(&flag, &value(&flag)?, 1)? as usize,
+            "--count" => {
+                parsed.count = number(&flag, &value(&flag)?, 1)? as usize;
+                parsed.count_given = true;
+            }
             "--delay-ms" => {
                 parsed.delay = millis(&flag, &value(&flag)?, 0)?;
                 delay_given = true;
@@ -325,7 +331,7 @@ mod tests {
     #[test]
     fn defaults() {
         let a = ok(&[]);
-        assert_eq!(a.count, 10);
+        assert_eq!((a.count, a.count_given), (10, false));
         assert_eq!(a.delay, Duration::from_millis(200));
         assert_eq!(a.timeout, DEFAULT_TIMEOUT);
         assert!(!a.switch("--threads"));
@@ -343,6 +349,7 @@ mod tests {
             "2",
         ]);
         assert_eq!((a.count, a.delay), (3, Duration::from_millis(5)));
+        assert!(a.count_given);
         assert!(a.switch("--threads"));
         assert_eq!(a.number("--max-tasks"), 2);
         let a = ok(&["http://x/", "http://y/1"]);
