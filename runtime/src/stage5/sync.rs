@@ -12,7 +12,7 @@
 //! next to a free permit. So a dropped waiter that was woken passes the wake-up on.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -22,53 +22,50 @@ use log::trace;
 
 // ANCHOR: wait_list
 /// Tasks waiting for the same thing, first come first served. A waiting future holds a
-/// ticket, so that it can refresh its waker, or leave the line when it is dropped.
+/// ticket, so that it can refresh its waker, or leave the line when it is dropped. Tickets
+/// are handed out in order, so the line is simply the tickets sorted: a map keyed by ticket
+/// makes standing in line, refreshing and leaving cost O(log n). (A list searched front to
+/// back costs O(n) each, and at the end of a crawl ten thousand idle workers are cancelled
+/// and leave at once: O(n²), which the bench measured as tens of milliseconds.)
 #[derive(Default)]
 struct WaitList {
     next_ticket: u64,
-    line: VecDeque<(u64, Waker)>,
+    line: BTreeMap<u64, Waker>,
 }
 
 impl WaitList {
     /// Stands in line, or refreshes the waker of a future already in line (a waker must be
     /// stored again on every `Pending`: the task may be polled through another one). A future
-    /// that was woken but found nothing (someone else was faster) goes back to the front.
+    /// that was woken but found nothing (someone else was faster) stands in line again with
+    /// its old ticket: ahead of everyone who came after it.
     fn wait(&mut self, ticket: &mut Option<u64>, waker: &Waker) {
-        if let Some(mine) = *ticket {
-            if let Some((_, stored)) = self.line.iter_mut().find(|(t, _)| *t == mine) {
-                stored.clone_from(waker);
-                return;
+        let mine = *ticket.get_or_insert_with(|| {
+            self.next_ticket += 1;
+            self.next_ticket
+        });
+        match self.line.get_mut(&mine) {
+            Some(stored) => stored.clone_from(waker),
+            None => {
+                self.line.insert(mine, waker.clone());
             }
-            self.line.push_front((mine, waker.clone()));
-            return;
         }
-        let mine = self.next_ticket;
-        self.next_ticket += 1;
-        *ticket = Some(mine);
-        self.line.push_back((mine, waker.clone()));
     }
 
-    /// Leaves the line. Returns `true` if the ticket was still in it, `false` if it had been
-    /// woken (taken out of the line) already.
+    /// Leaves the line (a dropped future). Returns whether it was still in line: `false`
+    /// means it had been woken already.
     fn leave(&mut self, ticket: u64) -> bool {
-        match self.line.iter().position(|(t, _)| *t == ticket) {
-            Some(at) => {
-                self.line.remove(at);
-                true
-            }
-            None => false,
-        }
+        self.line.remove(&ticket).is_some()
     }
 
     /// Takes the first in line out, to be woken. The caller wakes it once it has let go of
     /// the state, so the waker never runs while the state is borrowed.
     fn next(&mut self) -> Option<Waker> {
-        self.line.pop_front().map(|(_, waker)| waker)
+        self.line.pop_first().map(|(_, waker)| waker)
     }
 
     /// Takes everyone out, to be woken.
     fn everyone(&mut self) -> Vec<Waker> {
-        self.line.drain(..).map(|(_, waker)| waker).collect()
+        std::mem::take(&mut self.line).into_values().collect()
     }
 
     fn len(&self) -> usize {
