@@ -104,6 +104,12 @@ const FAILURES: &[(&str, Source, Expect)] = &[
         Expect::Error("unsupported scheme \"ftp\""),
     ),
     (
+        "unknown host",
+        // `.invalid` never resolves (RFC 2606); stage 5 asks on its blocking pool.
+        Source::Url("http://no-such-host.invalid/"),
+        Expect::Error("cannot resolve host"),
+    ),
+    (
         "malformed URL",
         Source::Url("http://127.0.0.1:http/"),
         Expect::Error("invalid port"),
@@ -270,6 +276,11 @@ macro_rules! stage_tests {
             #[test]
             fn malformed_url() {
                 case("malformed URL");
+            }
+
+            #[test]
+            fn unknown_host() {
+                case("unknown host");
             }
 
             #[test]
