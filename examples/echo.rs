@@ -19,6 +19,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::rc::Rc;
 
+use crawler::cli;
 use runtime::stage5::{Executor, Queue, TcpListener, TcpStream, join_all, spawn};
 
 const USAGE: &str = "\
@@ -253,20 +254,14 @@ fn parse_args(
 ) -> Result<Option<(u16, Option<usize>)>, String> {
     let (mut port, mut clients) = (8007, None);
     while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
-            _ => (arg.clone(), None),
-        };
+        let (name, inline) = cli::split_flag(&arg);
         if name == "-h" || name == "--help" {
             return Ok(None);
         }
         if name != "--port" && name != "--clients" {
             return Err(format!("unknown argument {arg:?}"));
         }
-        let value = match inline {
-            Some(value) => value.to_string(),
-            None => args.next().ok_or_else(|| format!("{name} needs a value"))?,
-        };
+        let value = cli::flag_value(name, inline, &mut args)?;
         if name == "--port" {
             port = value
                 .parse()

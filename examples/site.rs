@@ -12,6 +12,7 @@ use std::process::exit;
 use std::thread;
 use std::time::Duration;
 
+use crawler::cli;
 use crawler::site::{MAX_DELAY, Site, SiteConfig};
 
 const USAGE: &str = "\
@@ -103,25 +104,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     };
     while let Some(arg) = args.next() {
         // Both `--port 8000` and `--port=8000`.
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
-            _ => (arg.clone(), None),
-        };
+        let (name, inline) = cli::split_flag(&arg);
         if name == "-h" || name == "--help" {
             return Ok(None);
         }
-        if !matches!(
-            name.as_str(),
-            "--port" | "--delay-ms" | "--pages" | "--host"
-        ) {
+        if !matches!(name, "--port" | "--delay-ms" | "--pages" | "--host") {
             return Err(format!("unknown argument {arg:?}"));
         }
-        let value = match inline {
-            Some(value) => value.to_string(),
-            None => args.next().ok_or_else(|| format!("{name} needs a value"))?,
-        };
+        let value = cli::flag_value(name, inline, &mut args)?;
         let bad = |what: &str| format!("{name} expects {what}, got {value:?}");
-        match name.as_str() {
+        match name {
             "--port" => {
                 parsed.config.port = value.parse().map_err(|_| bad("a port, 0 to 65535"))?;
             }

@@ -338,20 +338,10 @@ fn the_report_counts_links_redirects_and_outcomes() {
 #[test]
 fn the_echo_server_serves_many_concurrent_clients() {
     const CLIENTS: usize = 64;
-    let (ready, addr) = mpsc::channel();
-    let (done, finished) = mpsc::channel();
-    thread::spawn(move || {
-        let served = echo::run(
-            "127.0.0.1:0".parse().unwrap(),
-            Some(CLIENTS),
-            move |addr| {
-                let _ = ready.send(addr);
-            },
-            false,
-        );
-        let _ = done.send(served.map_err(|e| e.to_string()));
+    let (addr, finished) = support::server_thread(|ready| {
+        echo::run("127.0.0.1:0".parse().unwrap(), Some(CLIENTS), ready, false)
+            .map_err(|e| e.to_string())
     });
-    let addr: SocketAddr = addr.recv_timeout(HUNG).expect("the server started");
     // Every client holds its connection until all have their echo: the server, one thread,
     // must hold all of them at once.
     let everyone = Arc::new(Barrier::new(CLIENTS));

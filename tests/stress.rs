@@ -18,9 +18,9 @@ mod support;
 mod echo;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -148,20 +148,15 @@ const CLIENT_THREADS: usize = 8;
 #[ignore = "opens 2,000 connections; run with --ignored"]
 fn echo_server_soak() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (ready, addr) = mpsc::channel();
-    let (done, finished) = mpsc::channel();
-    thread::spawn(move || {
-        let served = echo::run(
+    let (addr, finished) = support::server_thread(|ready| {
+        echo::run(
             "127.0.0.1:0".parse().unwrap(),
             Some(ECHO_CLIENTS),
-            move |addr| {
-                let _ = ready.send(addr);
-            },
+            ready,
             false,
-        );
-        let _ = done.send(served.map_err(|e| e.to_string()));
+        )
+        .map_err(|e| e.to_string())
     });
-    let addr: SocketAddr = addr.recv_timeout(Duration::from_secs(30)).unwrap();
 
     // A few threads, each with its share of the clients: connect them all (so the server
     // holds every one at once), then take turns with a line each, round after round.

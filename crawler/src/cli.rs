@@ -96,30 +96,21 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
     let mut delay_given = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        // `--flag=value` and `--flag value` are the same.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |flag: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
+        let (flag, inline) = split_flag(&arg);
+        let mut value = |flag: &str| flag_value(flag, inline, &mut args);
+        match flag {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--count" => {
-                parsed.count = number(&flag, &value(&flag)?, 1)? as usize;
+                parsed.count = number(flag, &value(flag)?, 1)? as usize;
                 parsed.count_given = true;
             }
             "--delay-ms" => {
-                parsed.delay = millis(&flag, &value(&flag)?, 0)?;
+                parsed.delay = millis(flag, &value(flag)?, 0)?;
                 delay_given = true;
             }
-            "--timeout-ms" => parsed.timeout = millis(&flag, &value(&flag)?, 1)?,
+            "--timeout-ms" => parsed.timeout = millis(flag, &value(flag)?, 1)?,
             "--base" => {
-                let base = value(&flag)?;
+                let base = value(flag)?;
                 crate::url::Url::parse(&base).map_err(|e| format!("--base: {e}"))?;
                 parsed.base = Some(base.trim_end_matches('/').to_string());
             }
@@ -140,7 +131,7 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
                 }
                 None => return Err(format!("unknown option {f}")),
             },
-            _ => parsed.urls.push(arg),
+            _ => parsed.urls.push(arg.clone()),
         }
     }
     if parsed.base.is_some() && !parsed.urls.is_empty() {
@@ -154,6 +145,28 @@ pub fn parse(args: impl IntoIterator<Item = String>, extras: &[Extra]) -> Result
         );
     }
     Ok(Parsed::Run(parsed))
+}
+
+/// Splits `--name=value` into the flag and its inline value; any other argument comes back
+/// whole. With [`flag_value`], `--name value` and `--name=value` mean the same, in every
+/// program of the workshop (the examples, the site, the echo server).
+pub fn split_flag(arg: &str) -> (&str, Option<&str>) {
+    match arg.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+        _ => (arg, None),
+    }
+}
+
+/// The value of `flag`: `inline` if it was written `--flag=value`, else the next argument.
+pub fn flag_value(
+    flag: &str,
+    inline: Option<&str>,
+    rest: &mut impl Iterator<Item = String>,
+) -> Result<String, String> {
+    match inline {
+        Some(value) => Ok(value.to_string()),
+        None => rest.next().ok_or_else(|| format!("{flag} needs a value")),
+    }
 }
 
 fn extra_name(extra: &Extra) -> &'static str {

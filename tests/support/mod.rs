@@ -9,6 +9,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+/// Runs a server on a thread of its own. `serve` is given a way to announce the address it
+/// listens on; once it has, this returns that address, and the server's result arrives on the
+/// channel when it ends.
+pub fn server_thread<T: Send + 'static>(
+    serve: impl FnOnce(Box<dyn FnOnce(SocketAddr) + Send>) -> T + Send + 'static,
+) -> (SocketAddr, std::sync::mpsc::Receiver<T>) {
+    let (ready, addr) = std::sync::mpsc::channel();
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let announce = Box::new(move |addr| {
+            let _ = ready.send(addr);
+        });
+        let _ = done.send(serve(announce));
+    });
+    let addr = addr
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server started");
+    (addr, finished)
+}
+
 /// The built-in site with `delay_ms` per response.
 pub fn site(delay_ms: u64) -> crawler::site::Site {
     crawler::site::Site::start(crawler::site::SiteConfig {
