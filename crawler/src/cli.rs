@@ -306,10 +306,19 @@ pub fn targets(args: &Args) -> Result<(Vec<String>, Option<Site>), String> {
     Ok((site.urls(args.count), Some(site)))
 }
 
-/// `RUST_LOG` as usual; warnings only by default, with microsecond timestamps so a trace
+/// `RUST_LOG` as usual, warnings only by default, with microsecond timestamps so a trace
 /// shows how the loop's ticks interleave.
+///
+/// One recipe serves every stage: `RUST_LOG=trace` shows the runtime's ticks, registrations,
+/// wakes and polls and the crawler's token ↔ URL lines. It leaves out what is not the lesson —
+/// the built-in site (target `site`) and `mio` itself — unless `RUST_LOG` names them
+/// (`RUST_LOG=trace,site=debug`): a directive that names a module beats the default level.
 pub fn init_logging() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+    let _ = env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Warn)
+        .filter_module("site", log::LevelFilter::Warn)
+        .filter_module("mio", log::LevelFilter::Warn)
+        .parse_env("RUST_LOG")
         .format_timestamp_micros()
         .try_init();
 }

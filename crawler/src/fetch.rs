@@ -66,6 +66,12 @@ impl FetchError {
             phase: timeline.phase(),
         }
     }
+
+    /// The runtime itself failed (no poller, a failed `poll`): every fetch it held gets this
+    /// error, each its own copy (`io::Error` is not `Clone`).
+    pub fn runtime(e: &io::Error) -> FetchError {
+        FetchError::Runtime(io::Error::new(e.kind(), e.to_string()))
+    }
 }
 
 impl fmt::Display for FetchError {
@@ -185,6 +191,13 @@ impl Outcome {
             result,
             timeline,
         }
+    }
+
+    /// Every URL fails with the same runtime error: the loop or executor could not even start.
+    pub fn all_failed(urls: &[String], e: &io::Error) -> Vec<Outcome> {
+        urls.iter()
+            .map(|url| Outcome::new(url, Err(FetchError::runtime(e)), Timeline::start()))
+            .collect()
     }
 
     pub fn is_ok(&self) -> bool {

@@ -35,7 +35,7 @@ pub const IDEA: &str = "readiness + callbacks";
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut event_loop = match EventLoop::new() {
         Ok(event_loop) => event_loop,
-        Err(e) => return failed_all(urls, e),
+        Err(e) => return Outcome::all_failed(urls, &e),
     };
     let fetchers: Vec<Rc<RefCell<Fetcher>>> = urls.iter().map(|url| Fetcher::new(url)).collect();
     for fetcher in &fetchers {
@@ -51,7 +51,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
             if fetcher.result.is_none() {
                 let error = match &stopped {
                     Ok(_) => FetchError::timed_out(&fetcher.timeline),
-                    Err(e) => FetchError::Runtime(io::Error::new(e.kind(), e.to_string())),
+                    Err(e) => FetchError::runtime(e),
                 };
                 fetcher.finish(&mut event_loop, Err(error));
             }
@@ -124,7 +124,7 @@ impl Fetcher {
         let token = event_loop
             .register(&mut stream, Interest::WRITABLE, connected)
             .map_err(FetchError::Runtime)?;
-        debug!(target: "stage1::fetch", "token {} is {}: connecting to {addr}", token.0, self.url);
+        debug!("token {} is {}: connecting to {addr}", token.0, self.url);
         self.stream = Some(stream);
         self.token = Some(token);
         Ok(())
@@ -141,7 +141,7 @@ impl Fetcher {
             Ok(false) => return, // a spurious event: still connecting, keep waiting
             Err(e) => return self.finish(event_loop, Err(FetchError::Connect(e))),
         }
-        debug!(target: "stage1::fetch", "token {} is {}: connected", ready.token.0, self.url);
+        debug!("token {} is {}: connected", ready.token.0, self.url);
         self.timeline.connected();
         self.send_request(event_loop, ready);
     }
@@ -172,7 +172,7 @@ impl Fetcher {
                 Err(e) => return self.finish(event_loop, Err(FetchError::Send(e))),
             }
         }
-        debug!(target: "stage1::fetch", "token {} is {}: request sent", ready.token.0, self.url);
+        debug!("token {} is {}: request sent", ready.token.0, self.url);
         let read_response = bound(&self.me, Fetcher::read_response);
         let waiting = event_loop.modify(token, stream, Interest::READABLE, read_response);
         self.fail_if_err(event_loop, waiting);
@@ -195,7 +195,7 @@ impl Fetcher {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.finish(event_loop, Err(FetchError::Receive(e))),
             };
-            debug!(target: "stage1::fetch", "token {} is {}: read {n} bytes", ready.token.0, self.url);
+            debug!("token {} is {}: read {n} bytes", ready.token.0, self.url);
             if n > 0 {
                 self.timeline.first_byte();
             }
@@ -215,14 +215,14 @@ impl Fetcher {
     fn finish(&mut self, event_loop: &mut EventLoop, result: Result<Page, FetchError>) {
         if let (Some(mut stream), Some(token)) = (self.stream.take(), self.token.take()) {
             if let Err(e) = event_loop.unregister(token, &mut stream) {
-                debug!(target: "stage1::fetch", "unregister {}: {e}", self.url);
+                debug!("unregister {}: {e}", self.url);
             }
         } // `stream` is dropped here, which closes the socket.
         match &result {
             Ok(page) => {
-                debug!(target: "stage1::fetch", "{}: {} ({} bytes)", self.url, page.status, page.body.len())
+                debug!("{}: {} ({} bytes)", self.url, page.status, page.body.len())
             }
-            Err(e) => debug!(target: "stage1::fetch", "{}: {e}", self.url),
+            Err(e) => debug!("{}: {e}", self.url),
         }
         self.timeline.end();
         self.result.get_or_insert(result);
@@ -275,13 +275,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// Every URL fails with the same runtime error (the loop could not even be created).
-fn failed_all(urls: &[String], e: io::Error) -> Vec<Outcome> {
-    urls.iter()
-        .map(|url| {
-            let error = FetchError::Runtime(io::Error::new(e.kind(), e.to_string()));
-            Outcome::new(url, Err(error), Timeline::start())
-        })
-        .collect()
-}

@@ -38,7 +38,7 @@ pub const IDEA: &str = "Future + Task step driver";
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut event_loop = match EventLoop::new() {
         Ok(event_loop) => event_loop,
-        Err(e) => return failed_all(urls, e),
+        Err(e) => return Outcome::all_failed(urls, &e),
     };
     let tasks: Vec<(Task<Fetch>, Rc<RefCell<Timeline>>)> = urls
         .iter()
@@ -58,7 +58,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
                 task.close(&mut event_loop);
                 Err(match &stopped {
                     Ok(_) => FetchError::timed_out(&timeline.borrow()),
-                    Err(e) => FetchError::Runtime(io::Error::new(e.kind(), e.to_string())),
+                    Err(e) => FetchError::runtime(e),
                 })
             });
             Outcome::new(task.name(), result, *timeline.borrow())
@@ -131,7 +131,7 @@ impl Coroutine for Fetch {
     fn close(&mut self, event_loop: &mut EventLoop) {
         if let (Some(mut stream), Some(token)) = (self.stream.take(), self.token.take()) {
             if let Err(e) = event_loop.unregister(token, &mut stream) {
-                debug!(target: "stage2::fetch", "unregister {}: {e}", self.url);
+                debug!("unregister {}: {e}", self.url);
             }
         } // `stream` is dropped here, which closes the socket.
         self.timeline.borrow_mut().end();
@@ -172,7 +172,7 @@ impl Fetch {
         let token = event_loop
             .register(&mut stream, Interest::WRITABLE)
             .map_err(FetchError::Runtime)?;
-        debug!(target: "stage2::fetch", "token {} is {}: connecting to {addr}", token.0, self.url);
+        debug!("token {} is {}: connecting to {addr}", token.0, self.url);
         self.stream = Some(stream);
         self.token = Some(token);
         Ok((token, request))
@@ -197,7 +197,7 @@ impl Fetch {
                         // A spurious event: still connecting, keep waiting.
                         return Ok(Step::Wait(event_loop.when_ready(token)));
                     }
-                    debug!(target: "stage2::fetch", "token {} is {}: connected", token.0, self.url);
+                    debug!("token {} is {}: connected", token.0, self.url);
                     self.timeline.borrow_mut().connected();
                     let request = std::mem::take(request);
                     self.state = State::Sending { request, sent: 0 };
@@ -218,7 +218,7 @@ impl Fetch {
                             Err(e) => return Err(FetchError::Send(e)),
                         }
                     }
-                    debug!(target: "stage2::fetch", "token {} is {}: request sent", token.0, self.url);
+                    debug!("token {} is {}: request sent", token.0, self.url);
                     event_loop
                         .modify(token, stream, Interest::READABLE)
                         .map_err(FetchError::Runtime)?;
@@ -241,7 +241,7 @@ impl Fetch {
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                             Err(e) => return Err(FetchError::Receive(e)),
                         };
-                        debug!(target: "stage2::fetch", "token {} is {}: read {n} bytes", token.0, self.url);
+                        debug!("token {} is {}: read {n} bytes", token.0, self.url);
                         if n > 0 {
                             self.timeline.borrow_mut().first_byte();
                         }
@@ -272,9 +272,9 @@ impl Fetch {
         self.close(event_loop);
         match &result {
             Ok(page) => {
-                debug!(target: "stage2::fetch", "{}: {} ({} bytes)", self.url, page.status, page.body.len())
+                debug!("{}: {} ({} bytes)", self.url, page.status, page.body.len())
             }
-            Err(e) => debug!(target: "stage2::fetch", "{}: {e}", self.url),
+            Err(e) => debug!("{}: {e}", self.url),
         }
         result
     }
@@ -295,13 +295,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// Every URL fails with the same runtime error (the loop could not even be created).
-fn failed_all(urls: &[String], e: io::Error) -> Vec<Outcome> {
-    urls.iter()
-        .map(|url| {
-            let error = FetchError::Runtime(io::Error::new(e.kind(), e.to_string()));
-            Outcome::new(url, Err(error), Timeline::start())
-        })
-        .collect()
-}

@@ -40,7 +40,7 @@ pub const IDEA: &str = "composition (yield from)";
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut event_loop = match EventLoop::new() {
         Ok(event_loop) => event_loop,
-        Err(e) => return failed_all(urls, e),
+        Err(e) => return Outcome::all_failed(urls, &e),
     };
     let tasks: Vec<(Task<Fetch>, Rc<RefCell<Timeline>>)> = urls
         .iter()
@@ -60,7 +60,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
                 task.close(&mut event_loop);
                 Err(match &stopped {
                     Ok(_) => FetchError::timed_out(&timeline.borrow()),
-                    Err(e) => FetchError::Runtime(io::Error::new(e.kind(), e.to_string())),
+                    Err(e) => FetchError::runtime(e),
                 })
             });
             Outcome::new(task.name(), result, *timeline.borrow())
@@ -126,7 +126,7 @@ impl Coroutine for Fetch {
     fn close(&mut self, event_loop: &mut EventLoop) {
         if let Some(sock) = self.sock.take() {
             if let Err(e) = event_loop.unregister(sock.token, &mut *sock.stream.borrow_mut()) {
-                debug!(target: "stage3::fetch", "unregister {}: {e}", self.url);
+                debug!("unregister {}: {e}", self.url);
             }
         } // The socket closes with its last handle: the sub-coroutine's goes with the fetch.
         self.timeline.borrow_mut().end();
@@ -163,7 +163,7 @@ impl Fetch {
         let token = event_loop
             .register(&mut stream, Interest::WRITABLE)
             .map_err(FetchError::Runtime)?;
-        debug!(target: "stage3::fetch", "token {} is {}: connecting to {addr}", token.0, self.url);
+        debug!("token {} is {}: connecting to {addr}", token.0, self.url);
         let sock = Sock {
             stream: Rc::new(RefCell::new(stream)),
             token,
@@ -195,7 +195,7 @@ impl Fetch {
                         Step::Wait(future) => return Ok(Step::Wait(future)),
                         Step::Return(()) => {}
                     }
-                    debug!(target: "stage3::fetch", "token {} is {}: connected", sock.token.0, self.url);
+                    debug!("token {} is {}: connected", sock.token.0, self.url);
                     self.timeline.borrow_mut().connected();
                     let write_all = write_all(sock, std::mem::take(request));
                     self.state = State::Sending { write_all };
@@ -205,7 +205,7 @@ impl Fetch {
                         Step::Wait(future) => return Ok(Step::Wait(future)),
                         Step::Return(()) => {}
                     }
-                    debug!(target: "stage3::fetch", "token {} is {}: request sent", sock.token.0, self.url);
+                    debug!("token {} is {}: request sent", sock.token.0, self.url);
                     let read_all = read_all(sock, &self.timeline);
                     self.state = State::Reading { read_all };
                 }
@@ -234,9 +234,9 @@ impl Fetch {
         self.close(event_loop);
         match &result {
             Ok(page) => {
-                debug!(target: "stage3::fetch", "{}: {} ({} bytes)", self.url, page.status, page.body.len())
+                debug!("{}: {} ({} bytes)", self.url, page.status, page.body.len())
             }
-            Err(e) => debug!(target: "stage3::fetch", "{}: {e}", self.url),
+            Err(e) => debug!("{}: {e}", self.url),
         }
         result
     }
@@ -380,7 +380,7 @@ impl Coroutine for ReadChunk {
             let read = self.sock.stream.borrow_mut().read(&mut buf);
             match read {
                 Ok(n) => {
-                    debug!(target: "stage3::fetch", "token {}: read {n} bytes", self.sock.token.0);
+                    debug!("token {}: read {n} bytes", self.sock.token.0);
                     return Step::Return(Ok(buf[..n].to_vec()));
                 }
                 // Nothing to read yet (or a spurious event): wait to be readable.
@@ -463,13 +463,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// Every URL fails with the same runtime error (the loop could not even be created).
-fn failed_all(urls: &[String], e: io::Error) -> Vec<Outcome> {
-    urls.iter()
-        .map(|url| {
-            let error = FetchError::Runtime(io::Error::new(e.kind(), e.to_string()));
-            Outcome::new(url, Err(error), Timeline::start())
-        })
-        .collect()
-}

@@ -35,7 +35,7 @@ pub const IDEA: &str = "std Future + Waker: async fn";
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut executor = match Executor::new() {
         Ok(executor) => executor,
-        Err(e) => return failed_all(urls, e),
+        Err(e) => return Outcome::all_failed(urls, &e),
     };
     // Each timeline is shared with its task: a task still running at the deadline is
     // dropped, and its timeline must still say what it was doing.
@@ -51,7 +51,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
                     result
                 }
             });
-            debug!(target: "stage4::fetch", "task {} is {url}", task.id());
+            debug!("task {} is {url}", task.id());
             (task, timeline)
         })
         .collect();
@@ -67,7 +67,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     });
     let results = match joined {
         Ok(results) => results,
-        Err(e) => return failed_all(urls, e),
+        Err(e) => return Outcome::all_failed(urls, &e),
     };
     results
         .into_iter()
@@ -129,14 +129,3 @@ async fn read_all(
     }
 }
 // ANCHOR_END: read_all
-
-/// Every URL fails with the same runtime error (the executor could not even be created, or
-/// its reactor failed).
-fn failed_all(urls: &[String], e: io::Error) -> Vec<Outcome> {
-    urls.iter()
-        .map(|url| {
-            let error = FetchError::Runtime(io::Error::new(e.kind(), e.to_string()));
-            Outcome::new(url, Err(error), Timeline::start())
-        })
-        .collect()
-}

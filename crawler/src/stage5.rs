@@ -172,7 +172,7 @@ impl Crawler {
     fn add(&self, url: String) {
         let mut records = self.records.borrow_mut();
         let index = records.len();
-        debug!(target: "stage5::crawl", "queue #{index}: {url}");
+        debug!("queue #{index}: {url}");
         records.push(Record { url, ended: None });
         // An unbounded queue: `put_nowait` cannot fail.
         let _ = self.queue.put_nowait(index);
@@ -191,7 +191,7 @@ impl Crawler {
             .await
             .is_err()
         {
-            warn!(target: "stage5::crawl", "the workers did not finish by the deadline");
+            warn!("the workers did not finish by the deadline");
         }
         for worker in &workers {
             worker.abort();
@@ -199,7 +199,7 @@ impl Crawler {
         // Wait until they are gone: a cancelled worker drops its socket, if it still had one.
         for ended in join_all(workers).await {
             if let Err(JoinError::Panicked(why)) = ended {
-                warn!(target: "stage5::crawl", "a worker panicked: {why}");
+                warn!("a worker panicked: {why}");
             }
         }
         // Only if the workers were cut off: what they never took ends here.
@@ -222,7 +222,7 @@ impl Crawler {
         loop {
             let index = self.queue.get().await;
             let url = self.records.borrow()[index].url.clone();
-            debug!(target: "stage5::crawl", "worker {worker} takes #{index}: {url}");
+            debug!("worker {worker} takes #{index}: {url}");
             // Whatever happens from here — an error, or this worker cancelled in the middle
             // of the fetch — the URL gets an outcome and the queue hears `task_done`.
             let claim = Claim {
@@ -279,7 +279,7 @@ impl Crawler {
                 let next = next.to_string();
                 return Err(FetchError::TooManyRedirects { limit, next });
             }
-            debug!(target: "stage5::crawl", "{url}: {} redirects to {next}", page.status);
+            debug!("{url}: {} redirects to {next}", page.status);
             found.redirects.push(next.to_string());
             url = next;
         }
@@ -303,7 +303,7 @@ impl Crawler {
             match self.request(url, timeline).await {
                 Err(e) if tries < self.options.max_tries && may_pass(&e) => {
                     let pause = (Instant::now() + RETRY_PAUSE * tries as u32).min(self.deadline);
-                    debug!(target: "stage5::crawl", "{url}: try {tries} failed ({e}); retrying");
+                    debug!("{url}: try {tries} failed ({e}); retrying");
                     sleep_until(pause).await;
                     if Instant::now() >= self.deadline {
                         return Err(e);
@@ -370,9 +370,13 @@ impl Crawler {
         let mut records = self.records.borrow_mut();
         let record = &mut records[index];
         match &result {
-            Ok(page) => debug!(target: "stage5::crawl", "#{index} {}: {} ({} bytes)",
-                record.url, page.status, page.body.len()),
-            Err(e) => debug!(target: "stage5::crawl", "#{index} {}: {e}", record.url),
+            Ok(page) => debug!(
+                "#{index} {}: {} ({} bytes)",
+                record.url,
+                page.status,
+                page.body.len()
+            ),
+            Err(e) => debug!("#{index} {}: {e}", record.url),
         }
         let outcome = Outcome::new(&record.url, result, timeline);
         record.ended.get_or_insert((outcome, found));
@@ -617,13 +621,7 @@ fn count(n: usize, one: &str, many: &str) -> String {
 /// Every URL fails with the same runtime error (the executor could not even be created, or
 /// its reactor failed).
 fn failed_all(urls: &[String], e: io::Error) -> Crawled {
-    let outcomes: Vec<Outcome> = urls
-        .iter()
-        .map(|url| {
-            let error = FetchError::Runtime(io::Error::new(e.kind(), e.to_string()));
-            Outcome::new(url, Err(error), Timeline::start())
-        })
-        .collect();
+    let outcomes = Outcome::all_failed(urls, &e);
     let found = vec![Found::default(); outcomes.len()];
     Crawled { outcomes, found }
 }

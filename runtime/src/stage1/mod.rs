@@ -81,7 +81,7 @@ impl EventLoop {
         let token = Token(entry.key());
         self.poll.registry().register(source, token, interest)?;
         entry.insert(Some(callback));
-        debug!(target: "stage1::loop", "register token {} for {interest:?}", token.0);
+        debug!("register token {} for {interest:?}", token.0);
         Ok(token)
     }
 
@@ -96,14 +96,14 @@ impl EventLoop {
     ) -> io::Result<()> {
         self.poll.registry().reregister(source, token, interest)?;
         self.callbacks[token.0] = Some(callback);
-        debug!(target: "stage1::loop", "modify token {} to {interest:?}", token.0);
+        debug!("modify token {} to {interest:?}", token.0);
         Ok(())
     }
 
     /// Python's `selector.unregister`: stop watching `source` and forget its callback.
     pub fn unregister(&mut self, token: Token, source: &mut impl Source) -> io::Result<()> {
         self.callbacks.try_remove(token.0);
-        debug!(target: "stage1::loop", "unregister token {}", token.0);
+        debug!("unregister token {}", token.0);
         self.poll.registry().deregister(source)
     }
 
@@ -120,12 +120,16 @@ impl EventLoop {
         while !self.callbacks.is_empty() {
             let now = Instant::now();
             if now >= deadline {
-                debug!(target: "stage1::loop", "deadline passed, {} registered", self.registered());
+                debug!("deadline passed, {} registered", self.registered());
                 return Ok(false);
             }
             self.ticks += 1;
-            trace!(target: "stage1::loop", "tick {}: poll, {} registered, timeout {:?}",
-                self.ticks, self.registered(), deadline - now);
+            trace!(
+                "tick {}: poll, {} registered, timeout {:?}",
+                self.ticks,
+                self.registered(),
+                deadline - now
+            );
             // Block until the OS has news, or until the deadline.
             match self.poll.poll(&mut self.events, Some(deadline - now)) {
                 Ok(()) => {}
@@ -150,10 +154,10 @@ impl EventLoop {
         let Some(mut callback) = self.callbacks.get_mut(key).and_then(Option::take) else {
             // Unregistered earlier in this tick: a stale event. (If the slot was reused by a
             // new registration, that callback gets a spurious event, which it must tolerate.)
-            trace!(target: "stage1::loop", "token {key} fired but nothing is registered");
+            trace!("token {key} fired but nothing is registered");
             return;
         };
-        trace!(target: "stage1::loop", "token {key} fired: {}", describe(&event));
+        trace!("token {key} fired: {}", describe(&event));
         callback(self, event);
         // Put it back unless the callback unregistered its source or registered a new callback.
         if let Some(slot @ None) = self.callbacks.get_mut(key) {
