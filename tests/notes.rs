@@ -9,6 +9,9 @@
 //!
 //! must be exactly the lines between `// ANCHOR: connected` and `// ANCHOR_END: connected`
 //! in that file (other anchor lines left out, common indentation removed).
+//!
+//! After changing the code, `LOOPLAB_BLESS=1 cargo test --test notes` rewrites every marked
+//! block from the source; read the diff of NOTES.md before you commit it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -89,10 +92,41 @@ fn excerpts(notes: &str) -> Vec<(String, String, String, usize)> {
     found
 }
 
+/// `notes` with every marked block replaced by its source.
+fn blessed(notes: &str) -> String {
+    let lines: Vec<&str> = notes.lines().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        out.push(lines[i].to_string());
+        if let Some(rest) = lines[i].trim().strip_prefix(MARK) {
+            let (path, anchor) = rest.trim_end_matches("-->").trim().split_once('#').unwrap();
+            let close = (i + 2..lines.len())
+                .find(|&j| lines[j].starts_with("```"))
+                .unwrap();
+            out.push(lines[i + 1].to_string());
+            match anchored(path, anchor) {
+                Ok(source) => out.push(source),
+                Err(_) => out.extend(lines[i + 2..close].iter().map(|l| l.to_string())),
+            }
+            i = close;
+            continue;
+        }
+        i += 1;
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
 #[test]
 fn notes_excerpts_match_the_source() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let notes = std::fs::read_to_string(root.join("NOTES.md")).expect("NOTES.md");
+    let mut notes = std::fs::read_to_string(root.join("NOTES.md")).expect("NOTES.md");
+    if std::env::var_os("LOOPLAB_BLESS").is_some() {
+        notes = blessed(&notes);
+        std::fs::write(root.join("NOTES.md"), &notes).expect("NOTES.md");
+    }
     let found = excerpts(&notes);
     assert!(!found.is_empty(), "NOTES.md has no checked excerpts");
     let mut problems = Vec::new();
