@@ -4,7 +4,7 @@
 //! `send` method that runs from where it stopped to its next wait and hands back the Future it
 //! waits on. A [`Task`] sends it each result and subscribes it to the next Future; the loop
 //! resolves Futures when sockets are ready. This is exactly the shape rustc gives an
-//! `async fn` (see `Fetch`): an enum of states, one per wait, and a method that resumes it.
+//! `async fn` (see `Fetcher`): an enum of states, one per wait, and a method that resumes it.
 //!
 //! **Pain removed:** the fetch reads top to bottom again, in one `match`. Its locals live in
 //! the state they belong to (`request` and `sent` only while sending, `response` only while
@@ -40,10 +40,10 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         Ok(event_loop) => event_loop,
         Err(e) => return Outcome::all_failed(urls, &e),
     };
-    let tasks: Vec<(Task<Fetch>, Rc<RefCell<Timeline>>)> = urls
+    let tasks: Vec<(Task<Fetcher>, Rc<RefCell<Timeline>>)> = urls
         .iter()
         .map(|url| {
-            let fetch = Fetch::new(url);
+            let fetch = Fetcher::new(url);
             let timeline = fetch.timeline.clone();
             (Task::new(&mut event_loop, url, fetch), timeline)
         })
@@ -90,7 +90,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 /// Each `.await` is a place the fetch stops; each [`State`] holds the locals that must
 /// survive until it resumes there. The socket is needed in every state after `Start`, so it
 /// sits beside the state, where `finish` can always find it to close it.
-struct Fetch {
+struct Fetcher {
     url: String,
     /// Shared with the crawl, which reads it even if the fetch never ends.
     timeline: Rc<RefCell<Timeline>>,
@@ -112,7 +112,7 @@ enum State {
 }
 // ANCHOR_END: fetch
 
-impl Coroutine for Fetch {
+impl Coroutine for Fetcher {
     type Output = Result<Page, FetchError>;
 
     // ANCHOR: send
@@ -138,9 +138,9 @@ impl Coroutine for Fetch {
     }
 }
 
-impl Fetch {
-    fn new(url: &str) -> Fetch {
-        Fetch {
+impl Fetcher {
+    fn new(url: &str) -> Fetcher {
+        Fetcher {
             url: url.to_string(),
             timeline: Rc::new(RefCell::new(Timeline::start())),
             stream: None,

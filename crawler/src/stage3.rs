@@ -19,7 +19,8 @@
 //! that is what `connect(&sock).await?` means; stage 4 lets the compiler write it.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+// std's `Read` trait is in scope unnamed: its name is the `read` sub-coroutine's below.
+use std::io::{self, Read as _, Write};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -42,10 +43,10 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         Ok(event_loop) => event_loop,
         Err(e) => return Outcome::all_failed(urls, &e),
     };
-    let tasks: Vec<(Task<Fetch>, Rc<RefCell<Timeline>>)> = urls
+    let tasks: Vec<(Task<Fetcher>, Rc<RefCell<Timeline>>)> = urls
         .iter()
         .map(|url| {
-            let fetch = Fetch::new(url);
+            let fetch = Fetcher::new(url);
             let timeline = fetch.timeline.clone();
             (Task::new(&mut event_loop, url, fetch), timeline)
         })
@@ -86,7 +87,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 /// Each `.await` is a place the fetch stops; each [`State`] now holds the sub-coroutine the
 /// fetch waits in. The socket is needed in every state after `Start`, so it sits beside the
 /// state, where `finish` can always find it to close it.
-struct Fetch {
+struct Fetcher {
     url: String,
     /// Shared with the crawl, which reads it even if the fetch never ends.
     timeline: Rc<RefCell<Timeline>>,
@@ -107,7 +108,7 @@ enum State {
 }
 // ANCHOR_END: fetch
 
-impl Coroutine for Fetch {
+impl Coroutine for Fetcher {
     type Output = Result<Page, FetchError>;
 
     // ANCHOR: send
@@ -133,9 +134,9 @@ impl Coroutine for Fetch {
     }
 }
 
-impl Fetch {
-    fn new(url: &str) -> Fetch {
-        Fetch {
+impl Fetcher {
+    fn new(url: &str) -> Fetcher {
+        Fetcher {
             url: url.to_string(),
             timeline: Rc::new(RefCell::new(Timeline::start())),
             sock: None,
@@ -362,15 +363,15 @@ impl Coroutine for WriteAll {
 /// first and waits only when there is nothing to read, so a caller that asks for chunk after
 /// chunk reads until `WouldBlock` before it ever waits (mio is edge-triggered: the bytes left
 /// unread now would never be announced again).
-fn read(sock: &Sock) -> ReadChunk {
-    ReadChunk { sock: sock.clone() }
+fn read(sock: &Sock) -> Read {
+    Read { sock: sock.clone() }
 }
 
-struct ReadChunk {
+struct Read {
     sock: Sock,
 }
 
-impl Coroutine for ReadChunk {
+impl Coroutine for Read {
     type Output = Result<Vec<u8>, FetchError>;
 
     fn send(&mut self, event_loop: &mut EventLoop, _: Option<Readiness>) -> Step<Self::Output> {
@@ -412,7 +413,7 @@ struct ReadAll {
     timeline: Rc<RefCell<Timeline>>,
     response: ResponseReader,
     /// The `read` it delegates to now; a new one for each chunk.
-    read: ReadChunk,
+    read: Read,
 }
 
 impl Coroutine for ReadAll {
