@@ -3,9 +3,7 @@
 //! **New here:** `fetch` is an `async fn` and reads like stage 0's blocking `fetch`: connect,
 //! send, read until the response is complete, with `?` for every error. The compiler turns
 //! it into the state machine stage 2 wrote by hand, and each `.await` is stage 3's
-//! `yield from`. The runtime ([`runtime::stage4`]) drives it: an [`Executor`] polls the tasks
-//! that were woken, a reactor wakes them when their sockets are ready, and an async
-//! [`TcpStream`] stores the task's waker whenever a call would block.
+//! `yield from`. The runtime ([`runtime::stage4`]) drives it.
 //!
 //! **Pain removed:** no hand-written state machine, no delegation boilerplate: the code that
 //! waits looks like the code that blocks.
@@ -17,7 +15,6 @@
 //! other task on the thread. Stage 5 brings timeouts, a cap and `spawn_blocking`.
 
 use std::cell::RefCell;
-use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -77,9 +74,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
             let result = match joined {
                 Ok(result) => result,
                 Err(JoinError::Cancelled) => Err(FetchError::timed_out(&timeline)),
-                Err(e @ JoinError::Panicked(_)) => {
-                    Err(FetchError::Runtime(io::Error::other(e.to_string())))
-                }
             };
             Outcome::new(url, result, timeline)
         })

@@ -3,22 +3,23 @@
 //! **New here:** the futures are Rust's own (`std::future::Future`), so the compiler writes
 //! the state machines: `async fn` compiles to exactly the kind of enum stage 2 wrote by hand,
 //! and `.await` is stage 3's `yield from`. What the compiler does *not* write is the loop that
-//! drives them. That is this module, in three parts:
+//! drives them. That is this module, in three parts, read in this order:
 //!
-//! - the [`Reactor`] ([`reactor`]) owns the `mio::Poll`. For each socket it keeps the waker of
-//!   whoever waits to read and whoever waits to write, keyed by `Token`. When the OS says a
-//!   socket is ready, it wakes that waker — the reactor knows nothing of tasks;
-//! - the [`Executor`] ([`executor`]) owns the tasks and a ready queue. A waker is just "put
-//!   task N back in the ready queue". The executor polls what is queued, and when nothing
-//!   is, it parks in the reactor's `poll`. [`Executor::spawn`] returns a [`JoinHandle`],
-//!   itself a future of the task's output; [`Executor::block_on`] drives one future to its
-//!   end;
-//! - the leaf future, [`TcpStream`] ([`net`]): it tries the system call first, and only when
-//!   the call would block does it give the reactor its waker and return `Pending`.
+//! the [`Reactor`] ([`reactor`]) wakes whoever waits on a socket when the OS says it is
+//! ready; the [`Executor`] ([`executor`]) polls the tasks whose wakers put them in its ready
+//! queue, and parks in the reactor's `poll` when none is; the leaf future, [`TcpStream`]
+//! ([`net`]), gives the reactor its waker when a call would block. [`JoinHandle`] ([`join`])
+//! is bookkeeping a first reading can skip.
 //!
 //! Stage 2's Future kept *callbacks* ("when done, call `step`"). A std future keeps none:
-//! whoever polls it passes a [`Waker`](std::task::Waker) in the `Context`, the future
-//! stores the latest one, and waking means "poll me again".
+//! whoever polls it passes a [`Waker`](std::task::Waker) in the `Context`, the future stores
+//! the latest one, and waking means "poll me again".
+//!
+//! **What stays here, what waits for stage 5.** A std `Waker` is `Send + Sync`, so even this
+//! single-threaded executor must accept a wake from another thread and let it interrupt
+//! `poll`: that stays (rule 4 in [`executor`]). Catching a panicking task is left to stage 5:
+//! here a panic in a task unwinds out of `block_on` and ends the run, as a panic in a stage 1
+//! callback does.
 //!
 //! **Pain removed:** nobody writes a state machine or a delegation by hand any more.
 //!
@@ -27,11 +28,6 @@
 //! task that blocks (a slow DNS lookup, a long computation) freezes every other task, because
 //! they all share one thread. Stage 5 adds the toolkit for those.
 //!
-//! How a leaf future finds the reactor: while [`Executor::block_on`] runs, the executor is
-//! the thread's *current* executor (a thread-local, see [`executor`]). `TcpStream::connect`
-//! and the free function [`spawn`] look it up there; a stream keeps its own handle to the
-//! reactor afterwards, so it can deregister itself whenever it is dropped.
-//!
 //! ```text
 //!   task 2 ─poll─▶ TcpStream::read: WouldBlock ─▶ reactor: token 3's reader = task 2's waker
 //!   executor: nothing ready ─▶ park in Poll::poll
@@ -39,12 +35,14 @@
 //! ```
 
 pub mod executor;
+pub mod join;
 pub mod net;
 pub mod reactor;
 
 #[cfg(test)]
 mod tests;
 
-pub use executor::{Executor, JoinError, JoinHandle, spawn};
+pub use executor::{Executor, spawn};
+pub use join::{JoinError, JoinHandle};
 pub use net::TcpStream;
 pub use reactor::Reactor;
