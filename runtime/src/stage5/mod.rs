@@ -12,9 +12,9 @@
 //! - **combinators** ([`combinators`]): [`join_all`] (`gather`), [`select`] (the loser is
 //!   dropped), [`wait`] with a timeout (done and pending), [`as_completed`]. Nothing from the
 //!   loop: a combinator polls its futures with its own task's waker;
-//! - **sync** ([`sync`]): [`Semaphore`] and [`Queue`] (`put` / `get` / `task_done` / `join`).
-//!   Nothing from the loop either: wakers wait in line, and whoever frees a permit or puts an
-//!   item wakes the first;
+//! - **sync** ([`semaphore`], [`queue`]): [`Semaphore`] and [`Queue`] (`put` / `get` /
+//!   `task_done` / `join`). Nothing from the loop either: wakers wait in line, and whoever
+//!   frees a permit or puts an item wakes the first;
 //! - **[`spawn_blocking`]** ([`blocking`]): asyncio's `run_in_executor`, a small thread pool
 //!   owned by the executor. What it needs from the loop is a wake from another thread that
 //!   interrupts `poll`: stage 4's `mio::Waker` already does that;
@@ -58,9 +58,12 @@ pub mod blocking;
 pub mod combinators;
 pub mod executor;
 pub mod net;
+pub mod queue;
 pub mod reactor;
-pub mod sync;
+pub mod semaphore;
 pub mod timers;
+// The line of waiting tasks that `semaphore` and `queue` share: a detail of both, not a tool.
+mod wait_list;
 
 #[cfg(test)]
 mod testing;
@@ -71,6 +74,7 @@ pub use blocking::{Blocking, spawn_blocking};
 pub use combinators::{Either, as_completed, join_all, select, wait};
 pub use executor::{Executor, JoinError, JoinHandle, spawn};
 pub use net::{TcpListener, TcpStream};
+pub use queue::Queue;
 pub use reactor::Reactor;
-pub use sync::{Permit, Queue, Semaphore};
+pub use semaphore::{Permit, Semaphore};
 pub use timers::{Elapsed, Sleep, sleep, sleep_until, timeout, timeout_at};

@@ -1,0 +1,207 @@
+//! The local site: a small HTTP/1.0 server that every stage crawls by default.
+//!
+//! It serves `/` and `/1`, `/2`, … — small HTML pages linked together — and answers each request
+//! only after a delay (200 ms by default), like a slow server far away. It counts the requests
+//! it received and the connections it holds open, and remembers the peak: that peak is how the
+//! tests prove a crawler fetched concurrently without timing anything. A blocking crawler makes
+//! the peak 1; ten concurrent fetches make it 10.
+//!
+//! The site must never be the bottleneck, so it holds thousands of slow connections at once on
+//! ONE background thread: a `mio` event loop, the same readiness idea stage 1 teaches, plus a
+//! heap of timers whose earliest deadline becomes the `poll` timeout. It is plumbing, not a
+//! lesson, but it is written to be read top to bottom, one file after the other:
+//!
+//! 1. the public API, here: [`SiteConfig`], [`Site`], [`paths`];
+//! 2. the event loop (`Server`, in `server.rs`): accept, read the request head, wait, write,
+//!    close;
+//! 3. the pages (`pages.rs`): which request gets which answer, and the link graph.
+//!
+//! Every connection walks the same three states: `Reading` its request head, `Waiting` for its
+//! timer, `Writing` the response; then the site closes it (HTTP/1.0, `Connection: close`).
+//! A per-request `?delay_ms=N` overrides the delay, so a demo can make answers arrive out of
+//! order: `/3?delay_ms=50`.
+//!
+//! Every log line, in every file here, names the target `"site"` rather than its module path:
+//! [`init_logging`](crate::cli::init_logging) leaves that target out of `RUST_LOG=trace`, so
+//! a crawl's trace shows the crawler, not the site it runs against.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use log::{error, info, warn};
+use mio::{Interest, Poll, Waker};
+
+mod pages;
+mod server;
+
+pub use pages::paths;
+use server::{LISTENER, Server, WAKER, listen};
+
+/// The delay before each response when nothing else is configured.
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
+
+/// The longest delay the site accepts, from its configuration or from `?delay_ms=`.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
+// ---------------------------------------------------------------------------------------------
+// The public API
+// ---------------------------------------------------------------------------------------------
+
+/// How to run the site.
+#[derive(Clone, Debug)]
+pub struct SiteConfig {
+    /// The port to listen on; 0 picks any free port.
+    pub port: u16,
+    /// The delay before each response (capped at [`MAX_DELAY`]).
+    pub delay: Duration,
+    /// How many pages the link graph covers: `/` and `/1` … `/{pages-1}`.
+    pub pages: usize,
+}
+
+impl Default for SiteConfig {
+    fn default() -> SiteConfig {
+        SiteConfig {
+            port: 0,
+            delay: DEFAULT_DELAY,
+            pages: 10,
+        }
+    }
+}
+
+/// A running site. Dropping it stops it, like [`Site::stop`].
+pub struct Site {
+    addr: SocketAddr,
+    config: SiteConfig,
+    shared: Arc<Shared>,
+    /// Interrupts the loop's `poll` so it notices `shared.stop`.
+    waker: Waker,
+    /// `None` once stopped.
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the site's thread and the [`Site`] handle share: the counters and the stop flag.
+#[derive(Default)]
+struct Shared {
+    requests: AtomicUsize,
+    open: AtomicUsize,
+    peak: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Site {
+    /// Starts the site on 127.0.0.1 in a background thread; returns once it is listening.
+    pub fn start(config: SiteConfig) -> io::Result<Site> {
+        Site::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), config)
+    }
+
+    /// Like [`Site::start`], on the address `ip`: `0.0.0.0` lets a whole room share one site.
+    pub fn start_on(ip: IpAddr, mut config: SiteConfig) -> io::Result<Site> {
+        config.delay = config.delay.min(MAX_DELAY);
+        let mut listener = listen(SocketAddr::new(ip, config.port))?;
+        let addr = listener.local_addr()?;
+        config.port = addr.port();
+
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(Shared::default());
+
+        let server = Server::new(poll, listener, config.clone(), Arc::clone(&shared));
+        let thread = thread::Builder::new()
+            .name("looplab-site".into())
+            .spawn(move || {
+                if let Err(e) = server.run() {
+                    error!(target: "site", "the site stopped: {e}");
+                }
+            })?;
+        info!(target: "site", "listening on http://{addr}/ (delay {:?}, {} pages)",
+            config.delay, config.pages);
+        Ok(Site {
+            addr,
+            config,
+            shared,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address the site listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration the site runs with (`port` is the real port, even if 0 was asked).
+    pub fn config(&self) -> &SiteConfig {
+        &self.config
+    }
+
+    /// The full URL of `path` on this site: `"http://127.0.0.1:PORT"` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        // A site listening on every interface (0.0.0.0) is reached locally through 127.0.0.1.
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        format!("http://{addr}{path}")
+    }
+
+    /// The first `count` page URLs: `/`, `/1`, …, `/{count-1}`, as full URLs.
+    pub fn urls(&self, count: usize) -> Vec<String> {
+        paths(count).iter().map(|path| self.url(path)).collect()
+    }
+
+    /// How many requests the site has received so far (each gets an answer after its delay).
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many connections the site holds open right now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// The most connections the site held open at once.
+    pub fn peak_connections(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
+    }
+
+    /// Sets the request count back to 0 and the peak to the number open right now.
+    pub fn reset_counters(&self) {
+        self.shared.requests.store(0, Ordering::SeqCst);
+        self.shared
+            .peak
+            .store(self.shared.open.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Stops the site: closes every connection and the listener, and joins the thread.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            warn!(target: "site", "could not wake the site's loop to stop it: {e}");
+        }
+        if thread.join().is_err() {
+            error!(target: "site", "the site's thread panicked");
+        }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! What the site says: which request gets which answer (`route`, the `?delay_ms=` query),
+//! the pages and the links between them, and the bytes of a response. Nothing here touches a
+//! socket or a clock — the loop in `server.rs` does — so these are plain functions from a
+//! request head to a reply, and the tests can walk the link graph without a network.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{MAX_DELAY, SiteConfig};
+
+/// The largest request head the site reads; a longer one gets `400 Bad Request`.
+pub(super) const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// The most headers a request may carry.
+const MAX_HEADERS: usize = 32;
+
+/// The page paths `/`, `/1`, …, `/{count-1}`.
+pub fn paths(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            if n == 0 {
+                "/".to_string()
+            } else {
+                format!("/{n}")
+            }
+        })
+        .collect()
+}
+
+/// A response, decided but not yet sent.
+pub(super) struct Reply {
+    /// The request as the log shows it: `GET /3?delay_ms=50`.
+    pub(super) request: String,
+    pub(super) status: u16,
+    content_type: &'static str,
+    body: String,
+    pub(super) delay: Duration,
+}
+
+impl Reply {
+    fn error(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
+        Reply {
+            request,
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("{status} {}: {detail}\n", reason(status)),
+            delay,
+        }
+    }
+
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = format!(
+            "HTTP/1.0 {} {}\r\nServer: looplab-site\r\nContent-Type: {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(self.body.as_bytes());
+        bytes
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Unknown",
+    }
+}
+
+/// Decides the answer to a request head, or `None` if the head is not complete yet.
+pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let bad = |detail: &str| Reply::error("bad request".into(), 400, detail, config.delay);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {
+            let method = request.method.unwrap_or_default();
+            let target = request.path.unwrap_or_default();
+            Some(route(method, target, config))
+        }
+        Ok(httparse::Status::Partial) if head.len() <= MAX_HEAD_BYTES => None,
+        Ok(httparse::Status::Partial) => Some(bad("request head too large")),
+        Err(e) => Some(bad(&format!("malformed request head: {e}"))),
+    }
+}
+
+/// A page of the site: `/` or `/N`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Page {
+    Root,
+    Number(u64),
+}
+
+/// Routes one request: `GET /` and `GET /N` are pages, anything else is an error. Every answer
+/// waits the same delay, the site's or the request's own `?delay_ms=N`.
+fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
+    let request = format!("{method} {target}");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+
+    let mut delay = config.delay;
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("delay_ms=") {
+            match value.parse::<u64>().map(Duration::from_millis) {
+                Ok(ms) if ms <= MAX_DELAY => delay = ms,
+                _ => {
+                    let detail = format!(
+                        "delay_ms must be a whole number of milliseconds up to {}",
+                        MAX_DELAY.as_millis()
+                    );
+                    return Reply::error(request, 400, &detail, config.delay);
+                }
+            }
+        }
+    }
+
+    if method != "GET" {
+        return Reply::error(request, 405, "the site only answers GET", delay);
+    }
+    let Some(page) = parse_page(path) else {
+        return Reply::error(request, 404, &format!("no page at {path}"), delay);
+    };
+    Reply {
+        request,
+        status: 200,
+        content_type: "text/html; charset=utf-8",
+        body: page_html(page, config.pages),
+        delay,
+    }
+}
+
+/// `/` is the root; `/N` is page N for any whole number written without leading zeros.
+pub(super) fn parse_page(path: &str) -> Option<Page> {
+    if path == "/" {
+        return Some(Page::Root);
+    }
+    let digits = path.strip_prefix('/')?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    digits.parse().ok().map(Page::Number)
+}
+
+/// The links on `page` when the graph covers `pages` pages. `/` links to `/1` … `/{pages-1}`;
+/// each of those links back to `/` and on to the next one (the last to `/1`). Any other page
+/// links only to `/`. So a crawler starting at `/` finds exactly `paths(pages)`.
+pub(super) fn links(page: Page, pages: usize) -> Vec<String> {
+    let last = pages.saturating_sub(1) as u64; // the highest page number in the graph
+    match page {
+        Page::Root => (1..=last).map(|n| format!("/{n}")).collect(),
+        Page::Number(n) if (1..=last).contains(&n) => {
+            let next = n % last + 1;
+            let mut links = vec!["/".to_string()];
+            if next != n {
+                links.push(format!("/{next}"));
+            }
+            links
+        }
+        Page::Number(_) => vec!["/".to_string()],
+    }
+}
+
+/// The HTML of `page`: a title and its links, as `href="/N"` absolute paths.
+fn page_html(page: Page, pages: usize) -> String {
+    let name = match page {
+        Page::Root => "/".to_string(),
+        Page::Number(n) => format!("/{n}"),
+    };
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html>\n<head><title>looplab {name}</title></head>\n<body>\n\
+         <h1>looplab local site: {name}</h1>\n\
+         <p>A slow page, served by the looplab local site.</p>\n<ul>\n"
+    );
+    for link in links(page, pages) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(html, "<li><a href=\"{link}\">{link}</a></li>");
+    }
+    html.push_str("</ul>\n</body>\n</html>\n");
+    html
+}

@@ -1,0 +1,228 @@
+//! asyncio's `Semaphore`, for tasks on one loop: at most N holders at once.
+//!
+//! Nothing here touches the reactor: a task with no permit waits in a `WaitList`
+//! (`wait_list.rs`, which also says how a cancelled waiter passes its wake-up on), and
+//! dropping a [`Permit`] wakes the first in line.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use log::trace;
+
+use super::wait_list::{WaitList, wake};
+
+// ANCHOR: semaphore
+/// asyncio's `Semaphore`: at most `permits` holders at once. `acquire().await` waits for a
+/// permit; the [`Permit`] gives it back when dropped, so an early `return`, a `?` or a
+/// cancelled task cannot leak one. (Python writes `async with semaphore:`; here the scope of
+/// the permit is the scope of a variable.) Clones share the same permits.
+///
+/// Not strictly fair: a task that arrives while a woken waiter is on its way through the
+/// ready queue may take the permit first; the woken one then waits again at the front.
+#[derive(Clone)]
+pub struct Semaphore {
+    state: Rc<RefCell<SemaphoreState>>,
+}
+
+struct SemaphoreState {
+    permits: usize,
+    waiting: WaitList,
+}
+
+impl Semaphore {
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            state: Rc::new(RefCell::new(SemaphoreState {
+                permits,
+                waiting: WaitList::default(),
+            })),
+        }
+    }
+
+    /// Waits for a permit.
+    pub fn acquire(&self) -> Acquire {
+        Acquire {
+            semaphore: self.clone(),
+            ticket: None,
+        }
+    }
+
+    /// A permit if one is free now, without waiting.
+    pub fn try_acquire(&self) -> Option<Permit> {
+        let mut state = self.state.borrow_mut();
+        if state.permits == 0 {
+            return None;
+        }
+        state.permits -= 1;
+        Some(Permit {
+            semaphore: self.clone(),
+        })
+    }
+
+    /// How many permits are free right now.
+    pub fn available_permits(&self) -> usize {
+        self.state.borrow().permits
+    }
+
+    /// How many tasks are waiting in line for a permit.
+    pub fn waiting(&self) -> usize {
+        self.state.borrow().waiting.len()
+    }
+}
+
+/// The future of [`Semaphore::acquire`].
+pub struct Acquire {
+    semaphore: Semaphore,
+    /// Our place in line, once we had to wait.
+    ticket: Option<u64>,
+}
+
+// ANCHOR: acquire
+impl Future for Acquire {
+    type Output = Permit;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
+        let this = &mut *self;
+        let mut state = this.semaphore.state.borrow_mut();
+        if state.permits > 0 {
+            state.permits -= 1;
+            if let Some(ticket) = this.ticket.take() {
+                state.waiting.leave(ticket);
+            }
+            trace!("semaphore: permit taken, {} left", state.permits);
+            return Poll::Ready(Permit {
+                semaphore: this.semaphore.clone(),
+            });
+        }
+        state.waiting.wait(&mut this.ticket, cx.waker());
+        trace!("semaphore: no permit, {} waiting", state.waiting.len());
+        Poll::Pending
+    }
+}
+// ANCHOR_END: acquire
+
+impl Drop for Acquire {
+    /// A cancelled `acquire`: leave the line; if we had been woken for a free permit, wake
+    /// the next in line instead, or that permit would sit unused.
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let next = {
+            let mut state = self.semaphore.state.borrow_mut();
+            let was_in_line = state.waiting.leave(ticket);
+            if !was_in_line && state.permits > 0 {
+                state.waiting.next()
+            } else {
+                None
+            }
+        };
+        wake(next);
+    }
+}
+
+/// One permit of a [`Semaphore`]; dropping it releases it and wakes the next in line.
+pub struct Permit {
+    semaphore: Semaphore,
+}
+
+// ANCHOR: permit_drop
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let next = {
+            let mut state = self.semaphore.state.borrow_mut();
+            state.permits += 1;
+            trace!("semaphore: permit released, {} free", state.permits);
+            state.waiting.next()
+        };
+        wake(next);
+    }
+}
+// ANCHOR_END: permit_drop
+// ANCHOR_END: semaphore
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage5::testing::{Pool, poll_once};
+    use std::cell::Cell;
+
+    #[test]
+    fn the_semaphore_limits_holders_and_releases_on_drop() {
+        let semaphore = Semaphore::new(3);
+        let mut pool = Pool::new();
+        let holding = Rc::new(Cell::new(0));
+        let peak = Rc::new(Cell::new(0));
+        let gates: Vec<Rc<Cell<bool>>> = (0..10).map(|_| Rc::new(Cell::new(false))).collect();
+        for gate in &gates {
+            let (semaphore, holding, peak, gate) = (
+                semaphore.clone(),
+                holding.clone(),
+                peak.clone(),
+                gate.clone(),
+            );
+            pool.spawn(async move {
+                let _permit = semaphore.acquire().await;
+                holding.set(holding.get() + 1);
+                peak.set(peak.get().max(holding.get()));
+                crate::stage5::testing::until(move || gate.get()).await;
+                holding.set(holding.get() - 1);
+                // `_permit` drops here: the next waiter is woken.
+            });
+        }
+        pool.run_until_stalled();
+        assert_eq!(holding.get(), 3);
+        assert_eq!(semaphore.available_permits(), 0);
+        assert_eq!(semaphore.waiting(), 7);
+        // Let the holders go one by one: each release lets exactly one more in.
+        for (released, gate) in gates.iter().enumerate() {
+            gate.set(true);
+            pool.wake_all();
+            pool.run_until_stalled();
+            assert!(holding.get() <= 3, "after {released} releases");
+        }
+        assert_eq!(pool.unfinished(), 0);
+        assert_eq!(peak.get(), 3);
+        assert_eq!(semaphore.available_permits(), 3);
+        assert_eq!(semaphore.waiting(), 0);
+    }
+
+    #[test]
+    fn a_permit_is_released_even_when_its_holder_is_cancelled() {
+        let semaphore = Semaphore::new(1);
+        let mut pool = Pool::new();
+        let holder = {
+            let semaphore = semaphore.clone();
+            pool.spawn(async move {
+                let _permit = semaphore.acquire().await;
+                std::future::pending::<()>().await; // holds it forever…
+            })
+        };
+        pool.run_until_stalled();
+        assert_eq!(semaphore.available_permits(), 0);
+        pool.cancel(holder); // …until it is cancelled: dropping the task drops the permit
+        assert_eq!(semaphore.available_permits(), 1);
+    }
+
+    #[test]
+    fn a_cancelled_waiter_that_was_woken_passes_the_permit_on() {
+        let semaphore = Semaphore::new(1);
+        let first = semaphore.try_acquire().unwrap();
+        let mut a = Box::pin(semaphore.acquire());
+        let mut b = Box::pin(semaphore.acquire());
+        assert!(poll_once(a.as_mut()).is_pending());
+        let (b_waker, b_woken) = crate::stage5::testing::flag_waker();
+        assert!(
+            b.as_mut()
+                .poll(&mut Context::from_waker(&b_waker))
+                .is_pending()
+        );
+        drop(first); // wakes `a`, the first in line…
+        drop(a); // …which is cancelled before it runs: `b` must be woken instead
+        assert!(b_woken.get());
+        assert!(poll_once(b.as_mut()).is_ready());
+    }
+}
