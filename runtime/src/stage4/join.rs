@@ -47,7 +47,7 @@ impl<T> Drop for Cancelled<T> {
 // ANCHOR_END: task
 
 /// Records how the task ended (the first call wins) and wakes whoever awaits its handle.
-fn end<T>(join: &RefCell<JoinState<T>>, output: Result<T, JoinError>) {
+fn end<T>(join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinError>) {
     let mut state = join.borrow_mut();
     if state.ended {
         return;

@@ -28,7 +28,7 @@ use std::thread;
 
 use log::{debug, trace, warn};
 
-use super::executor::{self, JoinError};
+use super::join::{JoinError, panic_message};
 
 /// The most threads a pool starts.
 pub const MAX_THREADS: usize = 4;
@@ -123,75 +123,51 @@ fn work(shared: &Shared) {
 // ANCHOR_END: work
 
 // ANCHOR: spawn_blocking
-/// Runs `work` on the executor's blocking pool; the future gives its result, or
-/// [`JoinError::Panicked`] if it panicked (the pool thread survives).
-///
-/// The work starts at once if an executor runs on this thread (inside a task), otherwise
-/// when the future is first polled (`executor.block_on(spawn_blocking(…))`).
-///
-/// # Panics
-///
-/// When polled outside [`Executor::block_on`](super::Executor::block_on): there is no pool.
-pub fn spawn_blocking<T, F>(work: F) -> Blocking<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let slot = Arc::new(Mutex::new(Slot {
-        result: None,
-        waker: None,
-    }));
-    let filled = Arc::clone(&slot);
-    let task = executor::current_task();
-    // ANCHOR: job
-    let job: Job = Box::new(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(work))
-            .map_err(|payload| JoinError::Panicked(executor::panic_message(payload.as_ref())));
-        let waker = {
-            let mut slot = filled.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.result = Some(result);
-            slot.waker.take()
-        };
-        trace!(
-            "work of task {} done on {}: waking it",
-            task.map_or("?".to_string(), |t| t.to_string()),
-            thread::current().name().unwrap_or("?")
-        );
-        // From this thread: this wake interrupts the loop's `poll`.
-        if let Some(waker) = waker {
-            waker.wake();
+impl BlockingPool {
+    /// Runs `work` on one of the pool's threads; the future gives its result, or
+    /// [`JoinError::Panicked`] if it panicked (the pool thread survives). Tasks reach it
+    /// through [`spawn_blocking`](super::spawn_blocking), which finds the current executor's
+    /// pool.
+    pub fn spawn<T, F>(&self, work: F) -> Blocking<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(Slot {
+            result: None,
+            waker: None,
+        }));
+        let filled = Arc::clone(&slot);
+        // ANCHOR: job
+        let job: Job = Box::new(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(work))
+                .map_err(|payload| JoinError::Panicked(panic_message(payload.as_ref())));
+            let waker = {
+                let mut slot = filled.lock().unwrap_or_else(PoisonError::into_inner);
+                slot.result = Some(result);
+                slot.waker.take()
+            };
+            trace!(
+                "blocking work done on {}: waking its task",
+                thread::current().name().unwrap_or("?")
+            );
+            // From this thread: this wake interrupts the loop's `poll`.
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        // ANCHOR_END: job
+        if let Err(e) = self.submit(job) {
+            slot.lock().unwrap_or_else(PoisonError::into_inner).result =
+                Some(Err(JoinError::NotStarted(e.to_string())));
         }
-    });
-    // ANCHOR_END: job
-    let mut blocking = Blocking {
-        slot,
-        job: Some(job),
-    };
-    if let Ok(pool) = executor::current_pool() {
-        blocking.submit(&pool);
+        Blocking { slot }
     }
-    blocking
 }
 
-/// The future of [`spawn_blocking`].
+/// The future of [`spawn_blocking`](super::spawn_blocking).
 pub struct Blocking<T> {
     slot: Arc<Mutex<Slot<T>>>,
-    /// The work, until it is handed to the pool.
-    job: Option<Job>,
-}
-
-impl<T> Blocking<T> {
-    fn submit(&mut self, pool: &BlockingPool) {
-        let Some(job) = self.job.take() else { return };
-        if let Err(e) = pool.submit(job) {
-            self.slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .result = Some(Err(JoinError::Panicked(format!(
-                "the work could not start: {e}"
-            ))));
-        }
-    }
 }
 
 /// Where the pool thread leaves the result, and the waker of whoever awaits it.
@@ -204,12 +180,7 @@ struct Slot<T> {
 impl<T> Future for Blocking<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.job.is_some() {
-            let pool = executor::current_pool()
-                .expect("spawn_blocking polled outside Executor::block_on: there is no pool");
-            self.submit(&pool);
-        }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // The lock makes "no result yet, so store the waker" one step: the pool thread
         // cannot store its result in between and miss the waker.
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -228,7 +199,7 @@ impl<T> Future for Blocking<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage5::{Executor, sleep};
+    use crate::stage5::{Executor, sleep, spawn_blocking};
     use std::cell::RefCell;
     use std::rc::Rc;
     use std::sync::mpsc;
@@ -252,10 +223,13 @@ mod tests {
             let mut executor = Executor::new().unwrap();
             // The only task waits for the pool: no socket, no timer. The loop parks in
             // `poll` with no timeout, and only the pool thread's wake can end that.
-            let answer = executor.block_on(spawn_blocking(|| {
-                thread::sleep(Duration::from_millis(50));
-                42
-            }));
+            let answer = executor.block_on(async {
+                spawn_blocking(|| {
+                    thread::sleep(Duration::from_millis(50));
+                    42
+                })
+                .await
+            });
             assert_eq!(answer.unwrap(), Ok(42));
         });
     }
@@ -311,12 +285,15 @@ mod tests {
         bounded(|| {
             let mut executor = Executor::new().unwrap();
             let results = executor
-                .block_on(crate::stage5::join_all((0..20).map(|n| {
-                    spawn_blocking(move || {
-                        thread::sleep(Duration::from_millis(5));
-                        n * 2
-                    })
-                })))
+                .block_on(async {
+                    let work = (0..20).map(|n| {
+                        spawn_blocking(move || {
+                            thread::sleep(Duration::from_millis(5));
+                            n * 2
+                        })
+                    });
+                    crate::stage5::join_all(work).await
+                })
                 .unwrap();
             let results: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
             assert_eq!(results, (0..20).map(|n| n * 2).collect::<Vec<_>>());

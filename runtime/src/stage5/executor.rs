@@ -1,31 +1,41 @@
 //! The executor: tasks, a ready queue, wakers that put a task back in the queue, and the loop
-//! that polls what is ready and otherwise parks in the reactor.
+//! that polls what is ready and otherwise parks in the reactor — now no longer than until the
+//! next timer — plus the blocking pool it owns.
 //!
-//! The executor is single-threaded: tasks are polled on the thread that runs
-//! [`Executor::block_on`], and they need not be `Send`. But a std [`Waker`] must be
-//! `Send + Sync` — anyone may wake a task, from any thread — so the one thing wakers share
-//! with the executor, the `ReadyQueue`, is thread-safe: a `Mutex` around a queue of task
-//! ids, and a `mio::Waker` to interrupt `poll` when a wake comes from another thread. The
-//! tasks themselves stay on this thread, in a table the wakers never touch.
+//! Its rules, each with the test (in `tests.rs`) that proves it:
+//!
+//! 1. **A task sits in the ready queue at most once**: only the wake that sets its `queued`
+//!    flag pushes it (`TaskWaker`). `a_task_woken_twice_before_it_runs_is_polled_once`
+//! 2. **A task is polled only when woken, and its waker is stored again on every
+//!    `Pending`**: each poll hands it the waker, and a leaf future gives that to the reactor
+//!    each time it would block. `a_task_is_not_polled_without_a_wake`,
+//!    `the_reactor_wakes_the_waker_stored_last`
+//! 3. **The queue is re-checked before parking**: a task woken during a round must not wait
+//!    for an unrelated event (`Core::park`). `a_task_that_wakes_itself_runs_again_without_an_event`
+//! 4. **A wake from another thread interrupts `poll`**: a std `Waker` is `Send + Sync`, so the
+//!    queue of task ids is a `Mutex`, and a push from another thread wakes the reactor through
+//!    a `mio::Waker` (`ReadyQueue::push`). The tasks themselves never leave this thread.
+//!    `a_wake_from_another_thread_while_parked_is_not_lost`
+//! 5. **Dropping a future deregisters its source**: a task dropped at the deadline drops its
+//!    `TcpStream`, whose `Drop` removes it from the reactor.
+//!    `dropping_a_pending_read_deregisters_its_source`
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::future::Future;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use log::{debug, trace, warn};
+use log::{debug, trace};
 
-use super::blocking::BlockingPool;
+use super::blocking::{Blocking, BlockingPool};
+use super::join::{self, JoinHandle};
 use super::reactor::Reactor;
 
 // ANCHOR: executor
@@ -43,7 +53,7 @@ struct Core {
     next_id: Cell<usize>,
     queue: Arc<ReadyQueue>,
     /// The threads for `spawn_blocking`, started when first needed.
-    pool: Rc<BlockingPool>,
+    pool: BlockingPool,
 }
 
 /// A spawned future, type-erased, and the waker that puts it back in the ready queue.
@@ -55,7 +65,6 @@ struct Task {
 }
 // ANCHOR_END: executor
 
-// ANCHOR: ready_queue
 /// The ids of the tasks to poll next, in wake order. Wakers push from any thread.
 struct ReadyQueue {
     ids: Mutex<VecDeque<usize>>,
@@ -87,13 +96,11 @@ impl ReadyQueue {
         self.lock().len()
     }
 
-    /// The queue is a plain list of numbers: a thread that panicked while holding the lock
-    /// cannot have left it half-changed, so a poisoned lock is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<usize>> {
+    /// A plain list of numbers cannot be left half-changed: a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, VecDeque<usize>> {
         self.ids.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
-// ANCHOR_END: ready_queue
 
 // ANCHOR: wake
 /// What a task's [`Waker`] points at: the task's id and the queue to put it in. `Wake` turns
@@ -123,30 +130,17 @@ impl Wake for TaskWaker {
 // ANCHOR: current
 thread_local! {
     /// The executor running on this thread, while [`Executor::block_on`] runs. This is how
-    /// [`spawn`] and [`TcpStream::connect`](super::TcpStream::connect) reach it without
-    /// taking it as a parameter — the "current runtime" every Rust runtime has.
+    /// [`spawn`], [`spawn_blocking`], `Sleep` and [`TcpStream::connect`](super::TcpStream::connect)
+    /// reach it without taking it as a parameter — the "current runtime" every Rust runtime has.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
-    /// The task being polled right now (for the trace).
-    static CURRENT_TASK: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Makes `core` the thread's current executor until it is dropped (then restores the one
-/// before, so a `block_on` inside a task of another executor works too).
-struct Enter {
-    previous: Option<Rc<Core>>,
-}
-
-impl Enter {
-    fn new(core: &Rc<Core>) -> Enter {
-        Enter {
-            previous: CURRENT.replace(Some(core.clone())),
-        }
-    }
-}
+/// While it lives, its executor is the thread's current one; then the one before is again.
+struct Enter(Option<Rc<Core>>);
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        CURRENT.set(self.previous.take());
+        CURRENT.set(self.0.take());
     }
 }
 // ANCHOR_END: current
@@ -162,36 +156,27 @@ pub(crate) fn current_reactor() -> io::Result<Rc<Reactor>> {
         })
 }
 
-/// The blocking pool of the executor running on this thread.
-pub(crate) fn current_pool() -> io::Result<Rc<BlockingPool>> {
-    CURRENT
-        .with_borrow(|core| core.as_ref().map(|core| core.pool.clone()))
-        .ok_or_else(|| {
-            io::Error::other(
-                "no executor is running on this thread: call this inside Executor::block_on",
-            )
-        })
-}
-
-/// The id of the task being polled on this thread, if any.
-pub fn current_task() -> Option<usize> {
-    CURRENT_TASK.get()
-}
-
-/// Spawns `future` on the executor running on this thread (from inside a task, or inside the
-/// future given to `block_on`).
-///
-/// # Panics
-///
-/// Outside [`Executor::block_on`]: there is no executor to run the task.
+/// Spawns `future` on the executor running on this thread. Panics outside `block_on`.
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let core = CURRENT.with_borrow(|core| core.clone());
-    let core = core.expect("runtime::stage5::spawn called outside Executor::block_on");
+    let core = core.expect("spawn called outside Executor::block_on");
     core.spawn(future)
+}
+
+/// asyncio's `run_in_executor`: runs `work` on this thread's executor's blocking pool (see
+/// [`blocking`](super::blocking)). Panics outside `block_on`.
+pub fn spawn_blocking<T, F>(work: F) -> Blocking<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let core = CURRENT.with_borrow(|core| core.clone());
+    let core = core.expect("spawn_blocking called outside Executor::block_on");
+    core.pool.spawn(work)
 }
 
 impl Executor {
@@ -209,15 +194,12 @@ impl Executor {
                 tasks: RefCell::new(HashMap::new()),
                 next_id: Cell::new(0),
                 queue,
-                pool: Rc::new(BlockingPool::new()),
+                pool: BlockingPool::new(),
             }),
         })
     }
 
-    /// Adds a task: `future` will run when the executor runs (in [`block_on`]). The
-    /// [`JoinHandle`] gives its output; dropping the handle lets the task run on, detached.
-    ///
-    /// [`block_on`]: Executor::block_on
+    /// Adds a task, to run when the executor runs. Dropping its handle detaches it.
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -227,21 +209,14 @@ impl Executor {
     }
 
     /// Runs the executor until `future` is ready, and returns its output. Spawned tasks run
-    /// meanwhile; those still running when `future` ends stay in the executor.
-    ///
-    /// Fails only if the reactor fails (`poll` returned an error).
+    /// meanwhile; those still running when it ends stay. Fails only if `poll` fails.
     pub fn block_on<F: Future>(&mut self, future: F) -> io::Result<F::Output> {
         self.run(future, None)
     }
 
-    /// [`block_on`](Executor::block_on) with a deadline for the whole run. At the deadline
-    /// every spawned task that has not ended is dropped — its sockets are deregistered and
-    /// closed, and its [`JoinHandle`] yields [`JoinError::Cancelled`] — and `future` is polled
-    /// on without waiting for the OS, so it can still finish with what it has (for example,
-    /// collect those handles). If it still cannot, the error is `TimedOut`.
-    ///
-    /// Stage 4 had only this blunt deadline. Stage 5 keeps it as a last resort; with timers,
-    /// each piece of work can time out alone ([`timeout`](super::timeout)).
+    /// `block_on` with a deadline for the whole run, where every unfinished task is dropped
+    /// (see `shutdown`). Stage 4 had only this; with timers, each piece of work can time out
+    /// alone ([`timeout`](super::timeout)), and this stays as the last resort.
     pub fn block_on_until<F: Future>(
         &mut self,
         deadline: Instant,
@@ -250,12 +225,12 @@ impl Executor {
         self.run(future, Some(deadline))
     }
 
-    /// The executor's reactor (tests look at how many sources it holds).
+    /// The reactor (tests count its sources).
     pub fn reactor(&self) -> &Reactor {
         &self.core.reactor
     }
 
-    /// The executor's blocking pool (tests look at how many threads it started).
+    /// The blocking pool (tests count its threads).
     pub fn pool(&self) -> &BlockingPool {
         &self.core.pool
     }
@@ -269,17 +244,19 @@ impl Executor {
     /// The loop: poll what is ready; stop at the deadline; otherwise park until woken.
     fn run<F: Future>(&mut self, future: F, deadline: Option<Instant>) -> io::Result<F::Output> {
         let core = &self.core;
-        let _current = Enter::new(core);
+        let _current = Enter(CURRENT.replace(Some(core.clone())));
         // The future given to `block_on` is polled like a task — its own id, its own waker —
         // but it lives here, on this stack frame, so it need not be `'static`.
         let mut future = pin!(future);
         let main = core.waker(core.new_id());
         trace!("block_on: its future is task {}", main.task);
         main.wake_by_ref();
+        let past = |deadline: Option<Instant>| deadline.is_some_and(|at| Instant::now() >= at);
         loop {
             // Poll the tasks that are ready now. Those woken meanwhile wait for the next
             // round, after a look at the OS: a task that keeps waking itself cannot starve
-            // the sockets.
+            // the sockets. The deadline is checked after every poll: a round of thousands
+            // of first polls (thousands of connects) must not run past it.
             for _ in 0..core.queue.len() {
                 let Some(id) = core.queue.pop() else { break };
                 if id != main.task {
@@ -288,24 +265,17 @@ impl Executor {
                     trace!("block_on: task {} is done", main.task);
                     return Ok(output);
                 }
+                if past(deadline) {
+                    break;
+                }
             }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if past(deadline) {
                 return core.shutdown(&main, future.as_mut());
             }
             core.park(deadline)?;
         }
     }
     // ANCHOR_END: run
-}
-
-impl Drop for Executor {
-    /// Drops the tasks that never ended, closing whatever they held.
-    fn drop(&mut self) {
-        let unfinished = self.core.take_tasks();
-        if !unfinished.is_empty() {
-            debug!("dropping {} unfinished tasks", unfinished.len());
-        }
-    }
 }
 
 impl Core {
@@ -323,35 +293,25 @@ impl Core {
         })
     }
 
-    // ANCHOR: spawn
     fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         let id = self.new_id();
-        let join = Rc::new(RefCell::new(JoinState {
-            output: None,
-            ended: false,
-            waiter: None,
-            aborted: false,
-        }));
+        let waker = self.waker(id);
+        // The handle keeps the task's waker: `abort` wakes the task so that it gets to end.
+        let (future, handle) = join::task(id, future, Waker::from(waker.clone()));
         let task = Task {
-            future: Box::pin(Spawned {
-                id,
-                future: Box::pin(future),
-                join: join.clone(),
-            }),
-            waker: self.waker(id),
+            future: Box::pin(future),
+            waker,
         };
         trace!("spawn task {id}");
         // Nobody has woken a new task yet: queue it once so that its first poll starts it.
         task.waker.wake_by_ref();
-        let waker = Waker::from(task.waker.clone());
         self.tasks.borrow_mut().insert(id, task);
-        JoinHandle { id, join, waker }
+        handle
     }
-    // ANCHOR_END: spawn
 
     // ANCHOR: poll_task
     /// Polls one task that was woken.
@@ -376,269 +336,60 @@ impl Core {
     /// Nothing is ready: sleep in the reactor's `poll` until a socket is ready, another
     /// thread wakes a task, the next timer is due, or the deadline comes.
     fn park(&self, deadline: Option<Instant>) -> io::Result<()> {
-        let timeout = self.park_timeout(deadline);
-        trace!(
-            "park: {} tasks pending, timeout {}",
-            self.tasks.borrow().len(),
-            show(timeout)
-        );
-        self.reactor.poll(timeout)
-    }
-
-    /// How long `park` may sleep: the one place that decides it.
-    fn park_timeout(&self, deadline: Option<Instant>) -> Option<Duration> {
         // Look at the queue once more, right before sleeping: a task woken during this round
         // (by another task, or by itself) must not wait for an unrelated event. A wake from
         // another thread after this look is not lost either: it interrupts `poll`.
-        if self.queue.len() > 0 {
-            return Some(Duration::ZERO);
-        }
-        // ANCHOR: timer_timeout
-        // Sleep no longer than until the next timer: the poll timeout *is* the timer.
-        let wake_at = match (deadline, self.reactor.next_timer()) {
-            (Some(deadline), Some(timer)) => Some(deadline.min(timer)),
-            (deadline, timer) => deadline.or(timer),
+        let timeout = if self.queue.len() > 0 {
+            Some(Duration::ZERO)
+        } else {
+            // ANCHOR: timer_timeout
+            // Sleep no longer than until the next timer: the poll timeout *is* the timer.
+            let wake_at = match (deadline, self.reactor.next_timer()) {
+                (Some(deadline), Some(timer)) => Some(deadline.min(timer)),
+                (deadline, timer) => deadline.or(timer),
+            };
+            wake_at.map(|at| at.saturating_duration_since(Instant::now()))
+            // ANCHOR_END: timer_timeout
         };
-        wake_at.map(|at| at.saturating_duration_since(Instant::now()))
-        // ANCHOR_END: timer_timeout
+        trace!(
+            "park: {} tasks, timeout {timeout:?}",
+            self.tasks.borrow().len()
+        );
+        self.reactor.poll(timeout)
     }
     // ANCHOR_END: park
 
-    // ANCHOR: shutdown
-    /// The deadline has passed: drop every unfinished task, then let the `block_on` future
-    /// finish with what is ready, without waiting for the OS.
+    /// The deadline has passed: drop every unfinished task — its sockets are deregistered and
+    /// closed, its handle wakes whoever awaits it — then poll the `block_on` future once more,
+    /// so it can finish with what it has.
     fn shutdown<F: Future + ?Sized>(
         &self,
         main: &Arc<TaskWaker>,
-        mut future: Pin<&mut F>,
+        future: Pin<&mut F>,
     ) -> io::Result<F::Output> {
-        let unfinished = self.take_tasks();
+        // Out of the table first: dropping a task may wake, or even spawn, others.
+        let unfinished: Vec<Task> = self.tasks.borrow_mut().drain().map(|(_, t)| t).collect();
         debug!("deadline: dropping {} unfinished tasks", unfinished.len());
-        // Dropping them closed their sockets and woke whoever awaits their handles.
         drop(unfinished);
-        while let Some(id) = self.queue.pop() {
-            if id == main.task {
-                if let Poll::Ready(output) = poll_as(main, future.as_mut()) {
-                    return Ok(output);
-                }
-            }
+        match poll_as(main, future) {
+            Poll::Ready(output) => Ok(output),
+            Poll::Pending => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the future given to block_on_until was still pending at its deadline",
+            )),
         }
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the future given to block_on_until was still pending at its deadline",
-        ))
-    }
-    // ANCHOR_END: shutdown
-
-    /// Removes every task from the table; the caller drops them once the table is no longer
-    /// borrowed (dropping a task may wake, or even spawn, others).
-    fn take_tasks(&self) -> Vec<Task> {
-        let tasks: Vec<Task> = self
-            .tasks
-            .borrow_mut()
-            .drain()
-            .map(|(_, task)| task)
-            .collect();
-        tasks
     }
 }
 
-/// Polls `future` as task `waker.task`: clears its "queued" flag first (a wake during this
-/// poll must queue it again), and makes it the current task for the trace.
+/// Polls `future` as task `waker.task`. Clears its "queued" flag first: a wake during this
+/// poll must queue it again.
 fn poll_as<F: Future + ?Sized>(waker: &Arc<TaskWaker>, future: Pin<&mut F>) -> Poll<F::Output> {
     waker.queued.store(false, Ordering::Release);
     trace!("poll task {}", waker.task);
     let std_waker = Waker::from(waker.clone());
-    let previous = CURRENT_TASK.replace(Some(waker.task));
     let polled = future.poll(&mut Context::from_waker(&std_waker));
-    CURRENT_TASK.set(previous);
     if polled.is_pending() {
         trace!("task {}: pending", waker.task);
     }
     polled
 }
-
-fn show(timeout: Option<Duration>) -> String {
-    match timeout {
-        Some(timeout) => format!("{timeout:?}"),
-        None => "none".to_string(),
-    }
-}
-
-// ANCHOR: spawned
-/// What a task runs: the spawned future, and where its output goes.
-struct Spawned<F: Future> {
-    id: usize,
-    /// Boxed on its own so that `Spawned` can be moved freely (`Unpin`) and reach the future
-    /// without unsafe pin projection.
-    future: Pin<Box<F>>,
-    join: Rc<RefCell<JoinState<F::Output>>>,
-}
-
-impl<F: Future> Future for Spawned<F> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        // ANCHOR: aborted
-        // Aborted while it waited: do not poll it again. Ending here makes the executor drop
-        // the task, and with it the future and whatever it holds: its sockets are
-        // deregistered, its timers removed. This is the next suspension point.
-        if this.join.borrow().aborted {
-            end(this.id, &this.join, Err(JoinError::Cancelled));
-            return Poll::Ready(());
-        }
-        // ANCHOR_END: aborted
-        // A panic must not unwind through the executor and take every other task with it:
-        // catch it here and hand it to the JoinHandle.
-        let polled = panic::catch_unwind(AssertUnwindSafe(|| this.future.as_mut().poll(cx)));
-        let output = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(output),
-            Err(payload) => Err(JoinError::Panicked(panic_message(payload.as_ref()))),
-        };
-        end(this.id, &this.join, output);
-        Poll::Ready(())
-    }
-}
-
-impl<F: Future> Drop for Spawned<F> {
-    /// Dropped before it ended (at the deadline, or with the executor): the handle says so.
-    fn drop(&mut self) {
-        end(self.id, &self.join, Err(JoinError::Cancelled));
-    }
-}
-// ANCHOR_END: spawned
-
-/// Where a task's output waits for its [`JoinHandle`].
-struct JoinState<T> {
-    output: Option<Result<T, JoinError>>,
-    ended: bool,
-    /// The waker of whoever awaits the handle.
-    waiter: Option<Waker>,
-    /// [`JoinHandle::abort`] was called: the task ends the next time it is polled.
-    aborted: bool,
-}
-
-/// Records how the task ended (the first call wins) and wakes whoever awaits its handle.
-fn end<T>(id: usize, join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinError>) {
-    let mut state = join.borrow_mut();
-    if state.ended {
-        return;
-    }
-    match &output {
-        Ok(_) => {}
-        // Nobody holds the handle: say it here, or the panic would be lost.
-        Err(e @ JoinError::Panicked(_)) if Rc::strong_count(join) == 1 => {
-            warn!("task {id}: {e} (its JoinHandle was dropped)")
-        }
-        Err(e) => debug!("task {id}: {e}"),
-    }
-    state.ended = true;
-    state.output = Some(output);
-    let waiter = state.waiter.take();
-    drop(state);
-    if let Some(waiter) = waiter {
-        waiter.wake();
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "(a panic without a message)".to_string()
-    }
-}
-
-// ANCHOR: join_handle
-/// The handle of a spawned task: a future of the task's output.
-///
-/// Awaiting it gives `Ok(output)`, or the [`JoinError`] that says why there is none.
-/// Dropping it detaches the task, which runs on; [`abort`](JoinHandle::abort) cancels it.
-pub struct JoinHandle<T> {
-    id: usize,
-    join: Rc<RefCell<JoinState<T>>>,
-    /// The task's own waker: `abort` wakes the task so that the executor gets to end it.
-    waker: Waker,
-}
-
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.join.borrow_mut();
-        if let Some(output) = state.output.take() {
-            return Poll::Ready(output);
-        }
-        assert!(
-            !state.ended,
-            "JoinHandle polled again after it gave its output"
-        );
-        // Not ended yet: store the latest waker; the task wakes it when it ends.
-        state.waiter = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-// ANCHOR_END: join_handle
-
-impl<T> JoinHandle<T> {
-    /// The task's id, as the trace shows it (`poll task 3`).
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
-    /// Whether the task has ended (with an output, a panic or a cancellation).
-    pub fn is_finished(&self) -> bool {
-        self.join.borrow().ended
-    }
-
-    // ANCHOR: abort
-    /// asyncio's `task.cancel()`: the task ends at its next suspension point — it is waiting
-    /// now (it is not the one running), so the next time the executor picks it up it drops
-    /// it instead of polling it. Awaiting the handle then gives [`JoinError::Cancelled`].
-    /// A task that has ended is left as it is.
-    pub fn abort(&self) {
-        let mut state = self.join.borrow_mut();
-        if state.ended || state.aborted {
-            return;
-        }
-        state.aborted = true;
-        drop(state);
-        trace!("abort task {}", self.id);
-        self.waker.wake_by_ref();
-    }
-    // ANCHOR_END: abort
-}
-
-impl<T> fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("task", &self.id)
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
-
-/// Why a task gave no output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JoinError {
-    /// The task panicked; the panic's message.
-    Panicked(String),
-    /// The task was dropped before it ended (aborted, at the deadline, or with its
-    /// executor).
-    Cancelled,
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Panicked(message) => write!(f, "the task panicked: {message}"),
-            JoinError::Cancelled => write!(f, "the task was dropped before it ended"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}

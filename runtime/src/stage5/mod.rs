@@ -8,7 +8,8 @@
 //!   wakes those due. The poll timeout *is* the timer;
 //! - **cancellation**: dropping a future cancels it — its `Drop` deregisters its socket and
 //!   removes its timer — and [`JoinHandle::abort`] makes the executor drop a task at its next
-//!   suspension point. The loop needs one flag per task for that;
+//!   suspension point. The loop needs one flag per task for that; and a task that panics is
+//!   caught around its poll (`JoinError::Panicked`), so one bad URL cannot end a crawl;
 //! - **combinators** ([`combinators`]): [`join_all`] (`gather`), [`select`] (the loser is
 //!   dropped), [`wait`] with a timeout (done and pending), [`as_completed`]. Nothing from the
 //!   loop: a combinator polls its futures with its own task's waker;
@@ -20,25 +21,10 @@
 //!   interrupts `poll`: stage 4's `mio::Waker` already does that;
 //! - a [`TcpListener`] ([`net`]), so that a server runs on the loop too.
 //!
-//! The loop underneath is stage 4's, in three parts:
-//!
-//! - the [`Reactor`] ([`reactor`]) owns the `mio::Poll`. For each socket it keeps the waker of
-//!   whoever waits to read and whoever waits to write, keyed by `Token`, and now the timers.
-//!   When the OS says a socket is ready, or a deadline passes, it wakes that waker — the
-//!   reactor knows nothing of tasks;
-//! - the [`Executor`] ([`executor`]) owns the tasks and a ready queue. A waker is just "put
-//!   task N back in the ready queue". The executor polls what is queued, and when nothing
-//!   is, it parks in the reactor's `poll`. [`Executor::spawn`] returns a [`JoinHandle`],
-//!   itself a future of the task's output; [`Executor::block_on`] drives one future to its
-//!   end;
-//! - the leaf futures, [`TcpStream`], [`TcpListener`] ([`net`]) and [`Sleep`] ([`timers`]):
-//!   they try first (the system call, the clock), and only when they must wait do they give
-//!   the reactor their waker and return `Pending`.
-//!
-//! How a leaf future finds the reactor: while [`Executor::block_on`] runs, the executor is
-//! the thread's *current* executor (a thread-local, see [`executor`]). `TcpStream::connect`,
-//! `Sleep`, [`spawn`] and [`spawn_blocking`] look it up there; a stream or a timer keeps its
-//! own handle to the reactor afterwards, so it can deregister itself whenever it is dropped.
+//! The loop underneath is stage 4's: the [`Reactor`] ([`reactor`], now with the timers),
+//! the [`Executor`] ([`executor`], now parking no longer than the next timer, and owning the
+//! blocking pool), the leaf futures [`TcpStream`], [`TcpListener`] ([`net`]) and [`Sleep`]
+//! ([`timers`]), and the [`JoinHandle`] bookkeeping ([`join`]).
 //!
 //! **Pain removed:** a URL that hangs times out alone; the fan-out has a cap (a queue and a
 //! fixed number of workers, or a semaphore); a blocking call (DNS) no longer freezes the loop.
@@ -57,6 +43,7 @@
 pub mod blocking;
 pub mod combinators;
 pub mod executor;
+pub mod join;
 pub mod net;
 pub mod queue;
 pub mod reactor;
@@ -70,9 +57,10 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use blocking::{Blocking, spawn_blocking};
+pub use blocking::Blocking;
 pub use combinators::{Either, as_completed, join_all, select, wait};
-pub use executor::{Executor, JoinError, JoinHandle, spawn};
+pub use executor::{Executor, spawn, spawn_blocking};
+pub use join::{JoinError, JoinHandle};
 pub use net::{TcpListener, TcpStream};
 pub use queue::Queue;
 pub use reactor::Reactor;

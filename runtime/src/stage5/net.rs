@@ -14,7 +14,6 @@ use std::task::{Context, Poll};
 
 use log::debug;
 use mio::{Interest, Token};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::executor;
 use super::reactor::Reactor;
@@ -31,25 +30,16 @@ pub struct TcpStream {
 
 impl TcpStream {
     // ANCHOR: connect
-    /// Connects to `addr` without blocking the thread: starts a non-blocking connect, waits
-    /// until the socket is writable, then asks it whether the connect worked.
-    ///
-    /// Must run inside [`Executor::block_on`](super::Executor::block_on): that is where it
-    /// finds the reactor.
+    /// Connects to `addr` without blocking the thread: starts a non-blocking connect (stage 1
+    /// did it by hand; mio does the same), waits until the socket is writable, then asks it
+    /// whether the connect worked. It finds the reactor as the current executor's.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let reactor = executor::current_reactor()?;
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            // The handshake goes on without us; writability will say when it has ended.
-            Err(e) if crate::connect_in_progress(&e) => {}
-            Err(e) => return Err(e),
-        }
-        let token = reactor.add();
+        let mut stream = mio::net::TcpStream::connect(addr)?;
+        let token = reactor.add(&mut stream)?;
         debug!("token {}: connecting to {addr}", token.0);
         let mut stream = TcpStream {
-            stream: mio::net::TcpStream::from_std(socket.into()),
+            stream,
             token,
             reactor,
         };
@@ -76,68 +66,40 @@ impl TcpStream {
     // ANCHOR: read
     /// Reads some bytes into `buf`; `Ok(0)` is the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
+        poll_fn(|cx| self.poll_io(Interest::READABLE, cx, |stream| stream.read(buf))).await
     }
 
-    /// The read as a poll: the system call first, the reactor only if it would block.
-    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        loop {
-            match self.stream.read(buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return self.wait(Interest::READABLE, cx);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-    }
-    // ANCHOR_END: read
-
-    // ANCHOR: write_all
     /// Writes all of `buf`. A write can be short: the loop goes on with the rest, waiting to
     /// be writable whenever the socket's buffer is full.
     pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
-            let n = poll_fn(|cx| self.poll_write(cx, buf)).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+            let write = |stream: &mut mio::net::TcpStream| stream.write(buf);
+            match poll_fn(|cx| self.poll_io(Interest::WRITABLE, cx, write)).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
             }
-            buf = &buf[n..];
         }
         Ok(())
     }
 
-    /// One write as a poll: the system call first, the reactor only if it would block.
-    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        loop {
-            match self.stream.write(buf) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return self.wait(Interest::WRITABLE, cx);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+    /// The one pattern of every operation: the system call first; only if it would block,
+    /// the reactor gets this poll's waker, and the answer is `Pending`.
+    fn poll_io<T>(
+        &mut self,
+        direction: Interest,
+        cx: &mut Context<'_>,
+        mut call: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        match call(&mut self.stream) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(direction, cx),
+            result => Poll::Ready(result),
         }
     }
-    // ANCHOR_END: write_all
+    // ANCHOR_END: read
 
-    /// The reactor's token for this stream (the trace names sources by token).
-    pub fn token(&self) -> Token {
-        self.token
-    }
-
-    /// The call would block: store this poll's waker with the reactor and return `Pending`.
-    /// Only a failure to register ends the wait early, as an error.
-    fn wait<T>(&mut self, direction: Interest, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self
-            .reactor
-            .wait_for(self.token, &mut self.stream, direction, cx.waker())
-        {
-            Ok(()) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
-        }
+    fn wait<T>(&self, direction: Interest, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        self.reactor.wait_for(self.token, direction, cx.waker());
+        Poll::Pending
     }
 }
 
@@ -154,9 +116,7 @@ impl Drop for TcpStream {
 
 // ANCHOR: listener
 /// A listening socket whose `accept` is a future: the seeds' echo server, on the loop.
-///
-/// Like a stream, it registers with the reactor the first time `accept` would block, and
-/// deregisters when dropped.
+/// Like a stream, it is registered with the reactor once and deregistered when dropped.
 pub struct TcpListener {
     listener: mio::net::TcpListener,
     token: Token,
@@ -168,8 +128,8 @@ impl TcpListener {
     /// [`Executor::block_on`](super::Executor::block_on), where the reactor is.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let reactor = executor::current_reactor()?;
-        let listener = mio::net::TcpListener::bind(addr)?;
-        let token = reactor.add();
+        let mut listener = mio::net::TcpListener::bind(addr)?;
+        let token = reactor.add(&mut listener)?;
         debug!("token {}: listening on {}", token.0, listener.local_addr()?);
         Ok(TcpListener {
             listener,
@@ -185,8 +145,8 @@ impl TcpListener {
 
     /// Waits for the next connection: a [`TcpStream`] on the same loop, and the peer's address.
     pub async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = poll_fn(|cx| self.poll_accept(cx)).await?;
-        let token = self.reactor.add();
+        let (mut stream, peer) = poll_fn(|cx| self.poll_accept(cx)).await?;
+        let token = self.reactor.add(&mut stream)?;
         debug!("token {}: accepted {peer}", token.0);
         let stream = TcpStream {
             stream,
@@ -205,23 +165,12 @@ impl TcpListener {
             match self.listener.accept() {
                 Ok(accepted) => return Poll::Ready(Ok(accepted)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let waiting = self.reactor.wait_for(
-                        self.token,
-                        &mut self.listener,
-                        Interest::READABLE,
-                        cx.waker(),
-                    );
-                    return match waiting {
-                        Ok(()) => Poll::Pending,
-                        Err(e) => Poll::Ready(Err(e)),
-                    };
+                    self.reactor
+                        .wait_for(self.token, Interest::READABLE, cx.waker());
+                    return Poll::Pending;
                 }
                 // A client that gave up before we accepted it is not our error.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }

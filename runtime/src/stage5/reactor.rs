@@ -2,22 +2,21 @@
 //! timers.
 //!
 //! Stage 1's loop kept a *callback* per token and ran it. The reactor keeps a *waker* per
-//! token and direction (one for the reader, one for the writer) and only wakes it: what
-//! happens next is up to whoever polls the future. It knows nothing about tasks.
+//! token and direction (reader, writer) and only wakes it: what happens next is up to whoever
+//! polls the future. It knows nothing of tasks, and imports nothing from the executor.
+//!
+//! - A source is registered once, for both directions. Stages 1–3 re-registered for each
+//!   wait, as the Python crawler does; edge-triggered events make that needless (the OS says
+//!   each time a source *becomes* ready), and it saves system calls. tokio does the same.
+//! - A waker is used once: an event takes it out of its slot. A future still not done stores
+//!   a fresh one on its next `Pending` ([`Reactor::wait_for`]).
 //!
 //! New in stage 5: the [`Timers`], wakers keyed by deadline. The executor sleeps in
 //! [`poll`](Reactor::poll) no longer than until the next deadline, and `poll` wakes the
 //! timers that are due once the OS has answered.
-//!
-//! Two rules of edge-triggered readiness live here:
-//!
-//! - interest is registered lazily, by [`Reactor::wait_for`], which a leaf future calls only
-//!   after its system call said `WouldBlock`; registering a socket that is *already* ready
-//!   still reports it, so nothing is missed between the `WouldBlock` and the registration;
-//! - a waker is used once: an event takes it out of its slot. A future that is still not
-//!   done stores a fresh one on its next `Pending`.
 
 use std::cell::{RefCell, RefMut};
+use std::collections::BTreeMap;
 use std::io;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -27,42 +26,29 @@ use mio::event::Source;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
-use super::executor;
-use super::timers::Timers;
-
 /// The token of the `mio::Waker` that lets another thread interrupt `poll` (see
 /// [`Reactor::unparker`]). Slab keys start at 0 and never get near it.
-pub const UNPARK: Token = Token(usize::MAX);
+const UNPARK: Token = Token(usize::MAX);
 
 // ANCHOR: reactor
 /// The reactor: a selector (`mio::Poll`) and, for each registered source, who waits on it.
-///
-/// It lives behind an `Rc` shared by the executor and every [`TcpStream`](super::TcpStream),
-/// so its parts sit in `RefCell`s, each borrowed only for the length of one call.
+/// Shared (`Rc`) by the executor and every stream, so its parts sit in `RefCell`s.
 pub struct Reactor {
     poll: RefCell<Poll>,
     /// A clone of `poll.registry()`: registering never needs the `poll` borrow.
     registry: Registry,
     events: RefCell<Events>,
-    /// The state of each source, keyed by the `Token` it is (or will be) registered with.
-    sources: RefCell<Slab<IoSource>>,
+    /// Who waits on each source, keyed by the `Token` it is registered with.
+    sources: RefCell<Slab<Waiters>>,
     /// Whom to wake when, earliest deadline first.
     timers: RefCell<Timers>,
 }
 
-/// One source's state: what the OS watches it for, and who waits for each direction.
+/// The waker of whoever waits to read a source, and of whoever waits to write it.
 #[derive(Default)]
-struct IoSource {
-    /// `None` until a first call would have blocked: only then is the source registered.
-    interest: Option<Interest>,
-    reader: Option<Waiter>,
-    writer: Option<Waiter>,
-}
-
-/// A stored waker, and the task it belongs to (for the trace only: a waker does not say).
-struct Waiter {
-    waker: Waker,
-    task: Option<usize>,
+struct Waiters {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
 }
 // ANCHOR_END: reactor
 
@@ -79,88 +65,50 @@ impl Reactor {
         })
     }
 
-    /// A `mio::Waker` that makes [`poll`](Reactor::poll) return at once, from any thread. The
-    /// executor gives it to its wakers (a wake from another thread must not wait for an
-    /// unrelated event to end the sleep).
+    /// A `mio::Waker` that makes [`poll`](Reactor::poll) return at once, from any thread.
     pub fn unparker(&self) -> io::Result<mio::Waker> {
         mio::Waker::new(&self.registry, UNPARK)
     }
 
-    /// A slot for a new source. Nothing is registered with the OS yet: that happens the first
-    /// time the source would block ([`wait_for`](Reactor::wait_for)).
-    pub fn add(&self) -> Token {
-        let token = Token(self.sources.borrow_mut().insert(IoSource::default()));
-        debug!("token {}: new source", token.0);
-        token
+    /// Registers `source` with the OS for both directions and returns its token.
+    pub fn add(&self, source: &mut impl Source) -> io::Result<Token> {
+        let mut sources = self.sources.borrow_mut();
+        let entry = sources.vacant_entry();
+        let token = Token(entry.key());
+        let both = Interest::READABLE | Interest::WRITABLE;
+        self.registry.register(source, token, both)?;
+        entry.insert(Waiters::default());
+        debug!("token {}: registered", token.0);
+        Ok(token)
     }
 
     // ANCHOR: wait_for
-    /// Called by a leaf future whose system call said `WouldBlock`: stores `waker` as the one
-    /// to wake when `source` becomes ready for `direction` (`READABLE` or `WRITABLE`), and
-    /// makes sure the OS watches the source for it.
-    ///
-    /// The waker is stored again on *every* `Pending`: the future may be polled by another
-    /// task than last time, and a waker is used once anyway.
-    pub fn wait_for(
-        &self,
-        token: Token,
-        source: &mut impl Source,
-        direction: Interest,
-        waker: &Waker,
-    ) -> io::Result<()> {
+    /// Called by a leaf future whose system call said `WouldBlock`: `waker` is the one to
+    /// wake when the source becomes ready for `direction`. Stored again on *every* `Pending`:
+    /// the future may be polled by another task than last time.
+    pub fn wait_for(&self, token: Token, direction: Interest, waker: &Waker) {
         let mut sources = self.sources.borrow_mut();
-        let Some(entry) = sources.get_mut(token.0) else {
-            return Err(io::Error::other(format!(
-                "token {} is not a source",
-                token.0
-            )));
+        let Some(waiters) = sources.get_mut(token.0) else {
+            return; // removed: nothing will ever be ready (a stream removes itself on drop)
         };
-        let slot = if direction.is_readable() {
-            &mut entry.reader
+        let (slot, what) = if direction.is_readable() {
+            (&mut waiters.reader, "readable")
         } else {
-            &mut entry.writer
+            (&mut waiters.writer, "writable")
         };
-        *slot = Some(Waiter {
-            waker: waker.clone(),
-            task: executor::current_task(),
-        });
-        let wanted = match entry.interest {
-            Some(interest) => interest | direction,
-            None => direction,
-        };
-        if entry.interest != Some(wanted) {
-            match entry.interest {
-                None => self.registry.register(source, token, wanted)?,
-                Some(_) => self.registry.reregister(source, token, wanted)?,
-            }
-            entry.interest = Some(wanted);
-            debug!("token {}: watch for {wanted:?}", token.0);
-        }
-        trace!(
-            "token {}: task {} waits until {}",
-            token.0,
-            task_name(executor::current_task()),
-            direction_name(direction)
-        );
-        Ok(())
+        *slot = Some(waker.clone());
+        trace!("token {}: waits until {what}", token.0);
     }
     // ANCHOR_END: wait_for
 
-    /// Forgets a source: deregisters it from the OS if it was registered, and drops its
-    /// wakers. A [`TcpStream`](super::TcpStream) calls this when it is dropped.
+    /// Forgets a source: deregisters it and drops its wakers (a dropped stream calls this).
     pub fn remove(&self, token: Token, source: &mut impl Source) -> io::Result<()> {
-        let removed = self.sources.borrow_mut().try_remove(token.0);
+        self.sources.borrow_mut().try_remove(token.0);
         debug!("token {}: removed", token.0);
-        match removed {
-            Some(IoSource {
-                interest: Some(_), ..
-            }) => self.registry.deregister(source),
-            _ => Ok(()),
-        }
+        self.registry.deregister(source)
     }
 
-    /// How many sources the reactor knows (registered or not). Zero once every stream is
-    /// dropped: that is how the tests see that nothing leaked.
+    /// How many sources the reactor knows: zero once every stream is dropped (no leak).
     pub fn sources(&self) -> usize {
         self.sources.borrow().len()
     }
@@ -191,49 +139,34 @@ impl Reactor {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        match events.iter().count() {
-            0 => trace!("poll: timed out, no events"),
-            n => trace!("poll: {n} events"),
-        }
+        trace!("poll: {} events", events.iter().count());
         // Take the wakers out first and wake them after, with the table no longer borrowed.
         let mut ready = Vec::new();
         let mut sources = self.sources.borrow_mut();
         for event in events.iter() {
             let token = event.token();
-            if token == UNPARK {
-                trace!("poll: woken from another thread");
-                continue;
-            }
-            let Some(source) = sources.get_mut(token.0) else {
-                trace!("token {}: event for a removed source", token.0);
+            let Some(waiters) = sources.get_mut(token.0) else {
+                // The unparker (its work is done: `poll` returned), or a source removed.
                 continue;
             };
             // An error or a hang-up ends both directions: whoever waits must try again and
             // see the error from the system call itself.
             let failed = event.is_error();
-            let readable = event.is_readable() || event.is_read_closed() || failed;
-            let writable = event.is_writable() || event.is_write_closed() || failed;
-            for (ready_now, slot, what) in [
-                (readable, &mut source.reader, "readable"),
-                (writable, &mut source.writer, "writable"),
-            ] {
-                if !ready_now {
-                    continue;
-                }
-                match slot.take() {
-                    Some(waiter) => {
-                        trace!(
-                            "token {} {what}: wake task {}",
-                            token.0,
-                            task_name(waiter.task)
-                        );
-                        ready.push(waiter.waker);
-                    }
-                    // Nobody waits that way (yet): the next attempt will simply succeed.
-                    None => {
-                        trace!("token {} {what}: nobody waits", token.0)
-                    }
-                }
+            if event.is_readable() || event.is_read_closed() || failed {
+                ready.extend(
+                    waiters
+                        .reader
+                        .take()
+                        .map(|waker| (token, "readable", waker)),
+                );
+            }
+            if event.is_writable() || event.is_write_closed() || failed {
+                ready.extend(
+                    waiters
+                        .writer
+                        .take()
+                        .map(|waker| (token, "writable", waker)),
+                );
             }
         }
         drop((sources, events));
@@ -244,9 +177,13 @@ impl Reactor {
         if !due.is_empty() {
             trace!("poll: {} timers due", due.len());
         }
-        ready.extend(due);
         // ANCHOR_END: fire_timers
-        for waker in ready {
+        for (token, what, waker) in ready {
+            // The executor's next line says which task this woke.
+            trace!("token {} {what}: wake", token.0);
+            waker.wake();
+        }
+        for waker in due {
             waker.wake();
         }
         Ok(())
@@ -254,14 +191,82 @@ impl Reactor {
     // ANCHOR_END: poll
 }
 
-fn task_name(task: Option<usize>) -> String {
-    task.map_or_else(|| "?".to_string(), |id| id.to_string())
+// ANCHOR: timers
+/// The timers: whom to wake, by deadline. A `BTreeMap` keeps them sorted, so the
+/// next deadline is its first key and the due timers are a prefix of it.
+#[derive(Default)]
+pub struct Timers {
+    wakers: BTreeMap<TimerKey, Waker>,
+    next_id: u64,
 }
 
-fn direction_name(direction: Interest) -> &'static str {
-    if direction.is_readable() {
-        "readable"
-    } else {
-        "writable"
+/// Which timer: its deadline, and a number that tells apart timers with the same deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimerKey {
+    deadline: Instant,
+    id: u64,
+}
+// ANCHOR_END: timers
+
+impl Timers {
+    /// Arms a timer: `waker` is woken once `deadline` has passed.
+    pub fn insert(&mut self, deadline: Instant, waker: &Waker) -> TimerKey {
+        let key = TimerKey {
+            deadline,
+            id: self.next_id,
+        };
+        self.next_id += 1;
+        self.wakers.insert(key, waker.clone());
+        key
+    }
+
+    /// Stores the latest waker of a timer that is still armed; `false` if it has fired.
+    pub fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        match self.wakers.get_mut(&key) {
+            Some(stored) => {
+                stored.clone_from(waker);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Disarms a timer (it may have fired already: then nothing happens).
+    pub fn remove(&mut self, key: TimerKey) {
+        self.wakers.remove(&key);
+    }
+
+    /// The earliest deadline: how long the loop may sleep.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.wakers.keys().next().map(|key| key.deadline)
+    }
+
+    // ANCHOR: take_due
+    /// Takes out the timers due at `now`, earliest first, to be woken.
+    pub fn take_due(&mut self, now: Instant) -> Vec<Waker> {
+        let first_not_due = TimerKey {
+            deadline: now,
+            id: u64::MAX,
+        };
+        let later = self.wakers.split_off(&first_not_due);
+        let due = std::mem::replace(&mut self.wakers, later);
+        due.into_values().collect()
+    }
+    // ANCHOR_END: take_due
+
+    /// How many timers are armed.
+    pub fn len(&self) -> usize {
+        self.wakers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.wakers.is_empty()
+    }
+}
+
+impl TimerKey {
+    /// The timer's number, as the trace shows it.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 }

@@ -117,6 +117,47 @@ fn a_task_woken_twice_before_it_runs_is_polled_once() {
 }
 
 #[test]
+fn a_task_that_wakes_itself_runs_again_without_an_event() {
+    let mut executor = Executor::new().unwrap();
+    // Nothing but the task's own wakes can end a park here: no socket, no other thread. Had
+    // the executor parked with the task queued, it would sleep to the deadline and fail.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert!(executor.block_on_until(deadline, yield_rounds(3)).is_ok());
+}
+
+#[test]
+fn the_reactor_wakes_the_waker_stored_last() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    client.set_nonblocking(true).unwrap();
+    let mut client = mio::net::TcpStream::from_std(client);
+    let reactor = Reactor::new().unwrap();
+    let token = reactor.add(&mut client).unwrap();
+    let (first, last) = (Probe::default(), Probe::default());
+    for probe in [&first, &last] {
+        // What a future polled by two tasks in turn does: each poll stores its own waker.
+        let waker = Waker::from(Arc::new(CountWakes(probe.polls.clone())));
+        reactor.wait_for(token, mio::Interest::READABLE, &waker);
+    }
+    server.write_all(b"x").unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while last.polls() == 0 && Instant::now() < until {
+        reactor.poll(Some(Duration::from_millis(100))).unwrap();
+    }
+    assert_eq!((first.polls(), last.polls()), (0, 1));
+}
+
+/// A waker that counts its wakes.
+struct CountWakes(Arc<AtomicUsize>);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
 fn a_wake_from_another_thread_while_parked_is_not_lost() {
     let mut executor = Executor::new().unwrap();
     let probe = Probe::default();

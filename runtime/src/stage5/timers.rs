@@ -1,6 +1,7 @@
 //! Timers: `sleep`, `sleep_until`, `timeout`, `timeout_at`.
 //!
-//! A timer is a deadline and a waker, kept by the reactor in [`Timers`], sorted by deadline.
+//! A timer is a deadline and a waker, kept by the reactor in its
+//! [`Timers`](super::reactor::Timers), sorted by deadline.
 //! The loop needs two changes for them, both small:
 //!
 //! - the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
@@ -17,92 +18,18 @@
 //! (cancelled, its socket deregistered) if the time ran out, the timer (removed) if the
 //! future finished in time.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use log::trace;
 
 use super::executor;
-use super::reactor::Reactor;
-
-// ANCHOR: timers
-/// The reactor's timers: whom to wake, by deadline. A `BTreeMap` keeps them sorted, so the
-/// next deadline is its first key and the due timers are a prefix of it.
-#[derive(Default)]
-pub struct Timers {
-    wakers: BTreeMap<TimerKey, Waker>,
-    next_id: u64,
-}
-
-/// Which timer: its deadline, and a number that tells apart timers with the same deadline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TimerKey {
-    deadline: Instant,
-    id: u64,
-}
-// ANCHOR_END: timers
-
-impl Timers {
-    /// Arms a timer: `waker` is woken once `deadline` has passed.
-    pub fn insert(&mut self, deadline: Instant, waker: &Waker) -> TimerKey {
-        let key = TimerKey {
-            deadline,
-            id: self.next_id,
-        };
-        self.next_id += 1;
-        self.wakers.insert(key, waker.clone());
-        key
-    }
-
-    /// Stores the latest waker of a timer that is still armed; `false` if it has fired.
-    pub fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
-        match self.wakers.get_mut(&key) {
-            Some(stored) => {
-                stored.clone_from(waker);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Disarms a timer (it may have fired already: then nothing happens).
-    pub fn remove(&mut self, key: TimerKey) {
-        self.wakers.remove(&key);
-    }
-
-    /// The earliest deadline: how long the loop may sleep.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.wakers.keys().next().map(|key| key.deadline)
-    }
-
-    // ANCHOR: take_due
-    /// Takes out the timers due at `now`, earliest first, to be woken.
-    pub fn take_due(&mut self, now: Instant) -> Vec<Waker> {
-        let first_not_due = TimerKey {
-            deadline: now,
-            id: u64::MAX,
-        };
-        let later = self.wakers.split_off(&first_not_due);
-        let due = std::mem::replace(&mut self.wakers, later);
-        due.into_values().collect()
-    }
-    // ANCHOR_END: take_due
-
-    /// How many timers are armed.
-    pub fn len(&self) -> usize {
-        self.wakers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.wakers.is_empty()
-    }
-}
+use super::reactor::{Reactor, TimerKey};
 
 // ANCHOR: sleep
 /// asyncio's `sleep`: a future that is ready once `duration` has passed.
@@ -148,10 +75,9 @@ impl Future for Sleep {
                     .expect("Sleep polled outside Executor::block_on: there are no timers");
                 let key = reactor.timer_table().insert(deadline, cx.waker());
                 trace!(
-                    "timer {} armed for {:?} from now, task {}",
-                    key.id,
-                    deadline.saturating_duration_since(Instant::now()),
-                    task_name()
+                    "timer {} armed for {:?} from now",
+                    key.id(),
+                    deadline.saturating_duration_since(Instant::now())
                 );
                 self.timer = Some((reactor, key));
             }
@@ -180,7 +106,7 @@ impl Drop for Sleep {
     /// future finished first) must not wake anyone, nor keep the loop's timeout short.
     fn drop(&mut self) {
         if let Some((_, key)) = &self.timer {
-            trace!("timer {} dropped", key.id);
+            trace!("timer {} dropped", key.id());
         }
         self.disarm();
     }
@@ -280,16 +206,14 @@ fn after(duration: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
 }
 
-fn task_name() -> String {
-    executor::current_task().map_or_else(|| "?".to_string(), |id| id.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stage5::reactor::Timers;
     use crate::stage5::{Executor, TcpStream, spawn};
     use std::cell::RefCell;
     use std::net::TcpListener;
+    use std::task::Waker;
 
     #[test]
     fn timers_fire_in_deadline_order_and_never_early() {
@@ -394,13 +318,17 @@ mod tests {
         let mut timers = Timers::default();
         let now = Instant::now();
         let waker = Waker::noop();
-        let a = timers.insert(now - Duration::from_millis(1), waker);
+        let (early, late) = (
+            now - Duration::from_millis(1),
+            now + Duration::from_millis(1),
+        );
+        timers.insert(early, waker);
         timers.insert(now, waker);
-        let c = timers.insert(now + Duration::from_millis(1), waker);
-        assert_eq!(timers.next_deadline(), Some(a.deadline));
+        let c = timers.insert(late, waker);
+        assert_eq!(timers.next_deadline(), Some(early));
         assert_eq!(timers.take_due(now).len(), 2);
         assert_eq!(timers.len(), 1);
-        assert_eq!(timers.next_deadline(), Some(c.deadline));
+        assert_eq!(timers.next_deadline(), Some(late));
         timers.remove(c);
         assert!(timers.is_empty());
     }

@@ -1,0 +1,192 @@
+//! A spawned task's [`JoinHandle`]: a future of its output, or of the [`JoinError`] that says
+//! why there is none. Bookkeeping around the executor: a first reading can skip this file.
+//!
+//! New in stage 5: [`JoinHandle::abort`] (asyncio's `task.cancel()`), and a panicking task is
+//! caught around its poll — a crawl of thousands must not end because one task panicked.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use log::{trace, warn};
+
+/// Where a task's output waits for its [`JoinHandle`].
+struct JoinState<T> {
+    output: Option<Result<T, JoinError>>,
+    ended: bool,
+    /// The waker of whoever awaits the handle.
+    waiter: Option<Waker>,
+    /// [`JoinHandle::abort`] was called: the task ends the next time it is polled.
+    aborted: bool,
+}
+
+// ANCHOR: task
+/// What the executor runs for a spawned `future`: the future, then its output to the handle.
+/// If the task is dropped before it ends (at the deadline), the guard tells the handle so.
+pub(super) fn task<F: Future + 'static>(
+    id: usize,
+    future: F,
+    waker: Waker,
+) -> (impl Future<Output = ()>, JoinHandle<F::Output>) {
+    let join = Rc::new(RefCell::new(JoinState {
+        output: None,
+        ended: false,
+        waiter: None,
+        aborted: false,
+    }));
+    let guard = Cancelled(join.clone());
+    let task = async move {
+        let mut future = pin!(future);
+        let output = poll_fn(|cx| {
+            // ANCHOR: aborted
+            // Aborted while it waited: do not poll it again. Ending here makes the executor
+            // drop the task, and with it the future and whatever it holds: its sockets are
+            // deregistered, its timers removed. This is the next suspension point.
+            if guard.0.borrow().aborted {
+                return Poll::Ready(Err(JoinError::Cancelled));
+            }
+            // ANCHOR_END: aborted
+            // A panic must not unwind through the executor and take every other task with
+            // it: catch it here and hand it to the JoinHandle.
+            match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+                Err(payload) => Poll::Ready(Err(JoinError::Panicked(panic_message(&*payload)))),
+            }
+        })
+        .await;
+        end(&guard.0, output);
+    };
+    (task, JoinHandle { id, join, waker })
+}
+
+/// Ends the task as cancelled when dropped, unless it has ended.
+struct Cancelled<T>(Rc<RefCell<JoinState<T>>>);
+
+impl<T> Drop for Cancelled<T> {
+    fn drop(&mut self) {
+        end(&self.0, Err(JoinError::Cancelled));
+    }
+}
+// ANCHOR_END: task
+
+/// Records how the task ended (the first call wins) and wakes whoever awaits its handle.
+fn end<T>(join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinError>) {
+    let mut state = join.borrow_mut();
+    if state.ended {
+        return;
+    }
+    // Nobody holds the handle (only the task's guard holds the state): say it here, or the
+    // panic would be lost.
+    if let Err(e @ JoinError::Panicked(_)) = &output {
+        if Rc::strong_count(join) == 1 {
+            warn!("{e} (its JoinHandle was dropped)");
+        }
+    }
+    state.ended = true;
+    state.output = Some(output);
+    let waiter = state.waiter.take();
+    drop(state);
+    if let Some(waiter) = waiter {
+        waiter.wake();
+    }
+}
+
+// ANCHOR: join_handle
+/// The handle of a spawned task: awaiting it gives `Ok(output)`, or the [`JoinError`] that
+/// says why there is none. Dropping it detaches the task, which runs on;
+/// [`abort`](JoinHandle::abort) cancels it.
+pub struct JoinHandle<T> {
+    id: usize,
+    join: Rc<RefCell<JoinState<T>>>,
+    /// The task's own waker: `abort` wakes the task so that the executor gets to end it.
+    waker: Waker,
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.join.borrow_mut();
+        if let Some(output) = state.output.take() {
+            return Poll::Ready(output);
+        }
+        assert!(
+            !state.ended,
+            "JoinHandle polled again after it gave its output"
+        );
+        // Not ended yet: store the latest waker; the task wakes it when it ends.
+        state.waiter = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+// ANCHOR_END: join_handle
+
+impl<T> JoinHandle<T> {
+    /// The task's id, as the trace shows it (`poll task 3`).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Whether the task has ended (with an output, a panic or a cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.join.borrow().ended
+    }
+
+    // ANCHOR: abort
+    /// asyncio's `task.cancel()`: the task ends at its next suspension point — it is waiting
+    /// now (it is not the one running), so the next time the executor picks it up it drops
+    /// it instead of polling it. Awaiting the handle then gives [`JoinError::Cancelled`].
+    /// A task that has ended is left as it is.
+    pub fn abort(&self) {
+        let mut state = self.join.borrow_mut();
+        if state.ended || state.aborted {
+            return;
+        }
+        state.aborted = true;
+        drop(state);
+        trace!("abort task {}", self.id);
+        self.waker.wake_by_ref();
+    }
+    // ANCHOR_END: abort
+}
+
+/// Why a task gave no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The task panicked; the panic's message.
+    Panicked(String),
+    /// The task was dropped before it ended (aborted, at the deadline, or with its
+    /// executor).
+    Cancelled,
+    /// Blocking work could not start: no thread could be started for it (the OS's reason).
+    NotStarted(String),
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Panicked(message) => write!(f, "the task panicked: {message}"),
+            JoinError::Cancelled => write!(f, "the task was dropped before it ended"),
+            JoinError::NotStarted(why) => write!(f, "the work could not start: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// The message a panic was started with, if it has one.
+pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic without a message)".to_string()
+    }
+}
