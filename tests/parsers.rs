@@ -1,5 +1,7 @@
 //! Property tests for the two parsers every stage trusts with bytes from the network: no input
-//! makes them panic, and the way bytes are split into reads never changes the answer.
+//! makes them panic, and the way bytes are split into reads never changes the answer. URLs
+//! also resolve as every example of RFC 3986 §5.4 says, and every spelling of one URL comes
+//! out in one normal form, which normalising again does not change.
 //!
 //! A small seeded generator (xorshift) keeps the cases reproducible without a dependency.
 //! `LOOPLAB_PROPTEST_CASES=1000000 cargo test --release --test parsers` runs a longer hunt;
@@ -199,6 +201,21 @@ const URL_PIECES: &[&[u8]] = &[
     b"..",
     b"%20",
     b"\xc3\xa9",
+    b"./",
+    b"../",
+    b"%2e",
+    b"%2E%2e",
+    b"%C3%a9",
+    b"%41",
+    b"%",
+    b"%zz",
+    b"?",
+    b";x=1",
+    b"\\",
+    b"\t",
+    b"//",
+    b"http:",
+    b"mailto:",
 ];
 
 #[test]
@@ -212,12 +229,264 @@ fn the_url_parser_never_panics_and_round_trips() {
         }
         let text = String::from_utf8_lossy(&bytes).to_string();
         if let Ok(url) = Url::parse(&text) {
-            // What we print, we can parse back to the same thing.
+            // What we print, we can parse back to the same thing: normalising twice changes
+            // nothing.
             let again = Url::parse(&url.to_string())
                 .unwrap_or_else(|e| panic!("case {case}: {text:?} → {url} → {e}"));
             assert_eq!(url, again, "case {case}: {text:?}");
         }
-        // Links found on pages are just as arbitrary.
-        let _ = base.join(&text);
+        // Links found on pages are just as arbitrary; what they resolve to is normal too.
+        if let Some(link) = base.join(&text) {
+            let again = Url::parse(&link.to_string())
+                .unwrap_or_else(|e| panic!("case {case}: {text:?} → {link} → {e}"));
+            assert_eq!(link, again, "case {case}: {text:?}");
+            assert_eq!(
+                base.join(&link.to_string()),
+                Some(link),
+                "case {case}: {text:?}"
+            );
+        }
+    }
+}
+
+/// The base of every example in RFC 3986 §5.4.
+const RFC_BASE: &str = "http://a/b/c/d;p?q";
+
+/// RFC 3986 §5.4.1, "Normal Examples": each reference and what it resolves to.
+const RFC_NORMAL: &[(&str, &str)] = &[
+    ("g:h", "g:h"),
+    ("g", "http://a/b/c/g"),
+    ("./g", "http://a/b/c/g"),
+    ("g/", "http://a/b/c/g/"),
+    ("/g", "http://a/g"),
+    ("//g", "http://g"),
+    ("?y", "http://a/b/c/d;p?y"),
+    ("g?y", "http://a/b/c/g?y"),
+    ("#s", "http://a/b/c/d;p?q#s"),
+    ("g#s", "http://a/b/c/g#s"),
+    ("g?y#s", "http://a/b/c/g?y#s"),
+    (";x", "http://a/b/c/;x"),
+    ("g;x", "http://a/b/c/g;x"),
+    ("g;x?y#s", "http://a/b/c/g;x?y#s"),
+    ("", "http://a/b/c/d;p?q"),
+    (".", "http://a/b/c/"),
+    ("./", "http://a/b/c/"),
+    ("..", "http://a/b/"),
+    ("../", "http://a/b/"),
+    ("../g", "http://a/b/g"),
+    ("../..", "http://a/"),
+    ("../../", "http://a/"),
+    ("../../g", "http://a/g"),
+];
+
+/// RFC 3986 §5.4.2, "Abnormal Examples". For `http:g` the RFC gives two answers: `http:g`
+/// for a strict parser, `http://a/b/c/g` for backward compatibility. This one is the second,
+/// as browsers are.
+const RFC_ABNORMAL: &[(&str, &str)] = &[
+    ("../../../g", "http://a/g"),
+    ("../../../../g", "http://a/g"),
+    ("/./g", "http://a/g"),
+    ("/../g", "http://a/g"),
+    ("g.", "http://a/b/c/g."),
+    (".g", "http://a/b/c/.g"),
+    ("g..", "http://a/b/c/g.."),
+    ("..g", "http://a/b/c/..g"),
+    ("./../g", "http://a/b/g"),
+    ("./g/.", "http://a/b/c/g/"),
+    ("g/./h", "http://a/b/c/g/h"),
+    ("g/../h", "http://a/b/c/h"),
+    ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+    ("g;x=1/../y", "http://a/b/c/y"),
+    ("g?y/./x", "http://a/b/c/g?y/./x"),
+    ("g?y/../x", "http://a/b/c/g?y/../x"),
+    ("g#s/./x", "http://a/b/c/g#s/./x"),
+    ("g#s/../x", "http://a/b/c/g#s/../x"),
+    ("http:g", "http://a/b/c/g"),
+];
+
+/// Resolves each reference against the RFC's base. What a crawler keeps differs from the
+/// RFC's answer in two ways only: the fragment is dropped (it never goes to the server), and
+/// a URL of another scheme (`g:h`) is no `Url` at all: `join` gives `None`. An empty path is
+/// `/` (`http://g` is `http://g/`).
+fn check_rfc_examples(examples: &[(&str, &str)]) {
+    let base = Url::parse(RFC_BASE).unwrap();
+    for (reference, resolved) in examples {
+        let expected = match resolved.split('#').next().unwrap() {
+            "http://g" => Some("http://g/".to_string()),
+            url if url.starts_with("http://") => Some(url.to_string()),
+            _ => None,
+        };
+        let got = base.join(reference).map(|url| url.to_string());
+        assert_eq!(got, expected, "{reference:?} against {RFC_BASE}");
+    }
+}
+
+#[test]
+fn resolution_agrees_with_the_normal_examples_of_rfc_3986() {
+    check_rfc_examples(RFC_NORMAL);
+}
+
+#[test]
+fn resolution_agrees_with_the_abnormal_examples_of_rfc_3986() {
+    check_rfc_examples(RFC_ABNORMAL);
+}
+
+/// Characters that stand for themselves in a path: unreserved, sub-delims, `:` and `@`.
+const PATH_LITERALS: &str = "-._~!$&'()*+,;=:@";
+
+/// The characters the spellings are made of: letters, digits and `PATH_LITERALS`, and others a
+/// URI must percent-encode (space, quotes, brackets, `%`, non-ASCII).
+const CHARS: &[char] = &[
+    'a', 'Z', '0', '9', '-', '.', '_', '~', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=',
+    ':', '@', ' ', '"', '<', '>', '\\', '^', '`', '{', '|', '}', '[', ']', '%', 'é', '日',
+];
+
+/// `c` as a URL holds it in normal form: as it is, or its UTF-8 bytes as `%XX`, upper case.
+fn normal(c: char, literals: &str) -> String {
+    if c.is_ascii_alphanumeric() || literals.contains(c) {
+        c.to_string()
+    } else {
+        encoded(c, false)
+    }
+}
+
+fn encoded(c: char, lower: bool) -> String {
+    let mut bytes = [0; 4];
+    c.encode_utf8(&mut bytes)
+        .bytes()
+        .map(|b| match lower {
+            true => format!("%{b:02x}"),
+            false => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `c`, spelled one of the ways that mean the same: as it is when a URI may hold it (or when
+/// it may not, but a parser encodes it: `é`, `"`); `%XX` in either case when that means the
+/// same (always, but for the sub-delims, `:` and `@`, whose encoding is another character).
+fn spell(rng: &mut Rng, c: char, literals: &str) -> String {
+    let unreserved = c.is_ascii_alphanumeric() || "-._~".contains(c);
+    let literal = c.is_ascii_alphanumeric() || literals.contains(c);
+    match rng.below(4) {
+        1 if unreserved || !literal => encoded(c, false),
+        2 if unreserved || !literal => encoded(c, true),
+        3 if !literal && c != '%' && c != ' ' => c.to_string(),
+        _ => normal(c, literals),
+    }
+}
+
+/// A segment (never `.` or `..`) or a query, as characters.
+fn random_chars(rng: &mut Rng, extra: &[char]) -> Vec<char> {
+    let pick = |rng: &mut Rng| match rng.below(CHARS.len() + extra.len()) {
+        i if i < CHARS.len() => CHARS[i],
+        i => extra[i - CHARS.len()],
+    };
+    let mut chars: Vec<char> = (0..1 + rng.below(4)).map(|_| pick(rng)).collect();
+    if chars.iter().all(|c| *c == '.') {
+        chars.push('a');
+    }
+    chars
+}
+
+fn spell_all(rng: &mut Rng, chars: &[char], literals: &str) -> String {
+    chars.iter().map(|c| spell(rng, *c, literals)).collect()
+}
+
+/// A path that means the same as `/` and `segments`: each segment spelled its own way, with
+/// `./` or `junk/../` (the dots spelled in any case of `%2E`) before some of them.
+fn spell_path(rng: &mut Rng, segments: &[Vec<char>], directory: bool) -> String {
+    let mut path = String::new();
+    for segment in segments {
+        path.push('/');
+        match rng.below(4) {
+            0 => path.push_str("./"),
+            1 => {
+                let junk = random_chars(rng, &[]);
+                let dots = ["..", "%2E%2E", "%2e.", ".%2E"][rng.below(4)];
+                path.push_str(&format!("{}/{dots}/", spell_all(rng, &junk, PATH_LITERALS)));
+            }
+            _ => {}
+        }
+        path.push_str(&spell_all(rng, segment, PATH_LITERALS));
+    }
+    if directory || segments.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
+#[test]
+fn the_same_page_spelled_many_ways_is_one_url() {
+    let mut rng = Rng(0x5EED_1234_ABCD_0004);
+    let query_literals = &format!("{PATH_LITERALS}/?");
+    for case in 0..cases() / 4 {
+        // The page, as characters, and its URL in normal form.
+        let port = [80, 8000][rng.below(2)];
+        let segments: Vec<Vec<char>> = (0..rng.below(4))
+            .map(|_| random_chars(&mut rng, &[]))
+            .collect();
+        let directory = rng.below(2) == 0;
+        let query = (rng.below(2) == 0).then(|| random_chars(&mut rng, &['/', '?', '.']));
+        let mut expected = String::from("http://example.com");
+        if port != 80 {
+            expected.push_str(&format!(":{port}"));
+        }
+        for segment in &segments {
+            expected.push('/');
+            expected.extend(segment.iter().map(|c| normal(*c, PATH_LITERALS)));
+        }
+        if directory || segments.is_empty() {
+            expected.push('/');
+        }
+        if let Some(query) = &query {
+            expected.push('?');
+            expected.extend(query.iter().map(|c| normal(*c, query_literals)));
+        }
+
+        // One of its spellings, as a link on another page of the same host.
+        let mut tail = spell_path(&mut rng, &segments, directory);
+        if let Some(query) = &query {
+            tail.push('?');
+            tail.push_str(&spell_all(&mut rng, query, query_literals));
+        }
+        if rng.below(2) == 0 {
+            tail.push('#');
+            let fragment = random_chars(&mut rng, &['#', '?', '/']);
+            tail.push_str(&spell_all(&mut rng, &fragment, ""));
+        }
+        let host = [
+            "example.com",
+            "EXAMPLE.com",
+            "Example.Com",
+            "%45xample.c%6fm",
+        ][rng.below(4)];
+        let port_text = match port {
+            80 => ["", ":", ":80", ":080"][rng.below(4)].to_string(),
+            _ => [format!(":{port}"), format!(":0{port}")][rng.below(2)].clone(),
+        };
+        let scheme = ["http:", "HTTP:", "Http:"][rng.below(3)];
+        let link = match rng.below(4) {
+            0 => format!("{scheme}//{host}{port_text}{tail}"),
+            1 => format!("//{host}{port_text}{tail}"),
+            2 => tail,
+            // From `/x/y/z`, two `..` or more climb to the root.
+            _ => "../".repeat(2 + rng.below(3)) + &tail[1..],
+        };
+
+        let base = Url::parse(&format!("http://example.com:{port}/x/y/z?base")).unwrap();
+        let joined = base.join(&link).map(|url| url.to_string());
+        assert_eq!(
+            joined.as_deref(),
+            Some(expected.as_str()),
+            "case {case}: {link:?}"
+        );
+        if link.starts_with("http") {
+            let parsed = Url::parse(&link).map(|url| url.to_string()).ok();
+            assert_eq!(
+                parsed.as_deref(),
+                Some(expected.as_str()),
+                "case {case}: {link:?}"
+            );
+        }
     }
 }

@@ -2,9 +2,11 @@
 //! probe that finds client sockets a crawl left open.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -317,4 +319,139 @@ pub fn open_client_sockets(ports: &[u16]) -> usize {
 #[cfg(target_os = "linux")]
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Runs `f` on a thread of its own and returns what it returns; a run longer than `bound`
+/// fails the test instead of freezing it.
+pub fn within<T: Send + 'static>(bound: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(bound)
+        .unwrap_or_else(|_| panic!("still running after {bound:?}: it hangs"))
+}
+
+/// A small static site: fixed pages, answered the way a file server answers, one connection
+/// at a time. The request path is percent-decoded and its `.` and `..` segments resolved
+/// before the lookup, so `/docs/sub/../a.html` and `/docs/%61.html` are `/docs/a.html` — a
+/// crawler that does not normalise its URLs fetches the same page again and again. It counts
+/// the requests for each page it resolved (path and query). Stops on drop.
+pub struct PageServer {
+    addr: SocketAddr,
+    served: Arc<Mutex<BTreeMap<String, usize>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl PageServer {
+    /// `pages` are `(path, html)`; in the HTML, `{origin}` stands for `http://127.0.0.1:PORT`.
+    /// A path not among them is `404 Not Found`.
+    pub fn start(pages: &[(&str, &str)]) -> PageServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the page server");
+        let addr = listener.local_addr().unwrap();
+        let origin = format!("http://{addr}");
+        let pages: HashMap<String, String> = pages
+            .iter()
+            .map(|(path, html)| (path.to_string(), html.replace("{origin}", &origin)))
+            .collect();
+        let served = Arc::new(Mutex::new(BTreeMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (counting, stopping) = (served.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let Some(target) = read_request_path(&mut conn) else {
+                    continue;
+                };
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let path = resolve_file_path(&percent_decode(path));
+                let page = if query.is_empty() {
+                    path.clone()
+                } else {
+                    format!("{path}?{query}")
+                };
+                *counting.lock().unwrap().entry(page).or_insert(0) += 1;
+                let response = match pages.get(&path) {
+                    Some(html) => format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{html}",
+                        html.len()
+                    ),
+                    None => "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string(),
+                };
+                let _ = conn.write_all(response.as_bytes());
+            }
+        });
+        PageServer {
+            addr,
+            served,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// How many times each page was served: `/docs/a.html`, `/docs/?page=2`, …
+    pub fn served(&self) -> BTreeMap<String, usize> {
+        self.served.lock().unwrap().clone()
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // The loop is blocked in `accept`: one more connection lets it see the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// `%XX` to the byte it stands for; the bytes read as UTF-8. A file server's first step.
+fn percent_decode(text: &str) -> String {
+    let mut bytes = Vec::new();
+    let mut rest = text.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        let hex = tail.get(..2).and_then(|h| std::str::from_utf8(h).ok());
+        match hex.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit())) {
+            Some(h) if first == b'%' => {
+                bytes.push(u8::from_str_radix(h, 16).unwrap());
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(first);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The file a request path names: `.` and empty segments dropped, `..` goes up (never above
+/// the root), and a path that ends in a directory keeps its final `/`.
+fn resolve_file_path(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            name => segments.push(name),
+        }
+    }
+    let directory = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    let mut file = format!("/{}", segments.join("/"));
+    if directory && !segments.is_empty() {
+        file.push('/');
+    }
+    file
 }
