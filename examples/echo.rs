@@ -55,7 +55,6 @@ impl Stats {
     }
 }
 
-// ANCHOR: serve
 /// Accepts connections and spawns a task for each: all of them on this thread's loop.
 /// With `clients`, stops accepting after that many and returns once they have all left;
 /// without, serves forever.
@@ -111,9 +110,7 @@ async fn echo(mut stream: TcpStream, peer: SocketAddr, stats: Rc<Stats>, verbose
         }
     }
 }
-// ANCHOR_END: serve
 
-// ANCHOR: clients
 /// `n` clients as tasks on the same loop as the server: each sends a line, reads it back,
 /// and keeps its connection until every client has its echo, so the server holds all `n`
 /// at once. Returns how many got back exactly what they sent.
@@ -152,7 +149,6 @@ async fn echo_once(addr: SocketAddr, line: &[u8]) -> io::Result<(TcpStream, Vec<
     }
     Ok((stream, reply))
 }
-// ANCHOR_END: clients
 
 /// Runs a server on `addr` on a new executor; `ready` hears the address it listens on.
 /// With `clients`, returns once that many have come and gone, with what it saw and how many

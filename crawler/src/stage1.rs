@@ -246,7 +246,6 @@ impl Fetcher {
     }
 }
 
-// ANCHOR: bound
 /// Python's bound method `self.connected`: a callback that runs `method` on the fetcher.
 fn bound(
     me: &Weak<RefCell<Fetcher>>,
@@ -259,7 +258,6 @@ fn bound(
         }
     })
 }
-// ANCHOR_END: bound
 
 // ANCHOR: connect_result
 /// After a writable event on a connecting socket: `Ok(true)` if connected, `Ok(false)` if

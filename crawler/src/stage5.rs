@@ -46,7 +46,6 @@ const GRACE: Duration = Duration::from_secs(1);
 /// The pause before a retry, times the number of tries so far.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-// ANCHOR: options
 /// How to crawl. The defaults are the 500 Lines crawler's.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -61,7 +60,6 @@ pub struct Options {
     /// Whether the links found on pages are crawled too.
     pub follow_links: bool,
 }
-// ANCHOR_END: options
 
 impl Default for Options {
     fn default() -> Options {
@@ -124,7 +122,6 @@ pub fn crawl_with(roots: &[String], deadline: Instant, options: &Options) -> Cra
 }
 // ANCHOR_END: crawl
 
-// ANCHOR: crawler
 /// What the workers share. One thread, so `RefCell`s, and `Rc` to share it.
 struct Crawler {
     options: Options,
@@ -143,7 +140,6 @@ struct Record {
     url: String,
     ended: Option<(Outcome, Found)>,
 }
-// ANCHOR_END: crawler
 
 impl Crawler {
     fn new(roots: &[String], deadline: Instant, options: &Options) -> Crawler {
@@ -255,7 +251,6 @@ impl Crawler {
         claim.end(result);
     }
 
-    // ANCHOR: fetch_url
     /// One URL, start to end: each request under its own timeout, retried when it failed in a
     /// way that may pass, and the redirects followed, up to `max_redirect`. Returns the page
     /// and the URL it came from in the end.
@@ -284,9 +279,7 @@ impl Crawler {
             url = next;
         }
     }
-    // ANCHOR_END: fetch_url
 
-    // ANCHOR: retries
     /// Requests `url`, and again after a pause, up to `max_tries` in all, while the error is
     /// one that may pass and the crawl's deadline allows.
     async fn fetch_with_retries(
@@ -313,7 +306,6 @@ impl Crawler {
             }
         }
     }
-    // ANCHOR_END: retries
 
     // ANCHOR: request
     /// One request under its own timeout: `request_timeout`, or less if the crawl's deadline
@@ -547,7 +539,6 @@ fn restart(timeline: &RefCell<Timeline>) {
     };
 }
 
-// ANCHOR: report
 /// The stage 5 part of the report, printed after the standard one: what each URL added to
 /// the crawl (links found and new, redirects, tries), then the totals and the counts by
 /// outcome.
@@ -611,7 +602,6 @@ pub fn report(crawled: &Crawled) -> String {
     );
     out
 }
-// ANCHOR_END: report
 
 /// `1 link`, `2 links`.
 fn count(n: usize, one: &str, many: &str) -> String {

@@ -123,7 +123,6 @@ impl EventLoop {
         self.waiting.len()
     }
 
-    // ANCHOR: when_ready
     /// The Future that the next event of the source registered as `token` resolves. This is
     /// what a coroutine waits on once its I/O said `WouldBlock`.
     ///
@@ -143,7 +142,6 @@ impl EventLoop {
         trace!("token {}: {future:?} waits for its next event", token.0);
         future
     }
-    // ANCHOR_END: when_ready
 
     /// asyncio's `loop.create_future()`: a pending Future whose callbacks this loop runs.
     pub fn create_future<T: 'static>(&mut self) -> Future<T> {

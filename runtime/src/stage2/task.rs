@@ -10,7 +10,6 @@ use super::coroutine::{Coroutine, Step};
 use super::event_loop::{EventLoop, Readiness, describe};
 use super::future::Future;
 
-// ANCHOR: task
 /// Python's `Task` from the original crawler (asyncio's `Task` is the same idea): it owns one
 /// coroutine and steps it. Each step sends the last result in; the coroutine runs to its next
 /// wait and hands back the Future it now waits on; the Task asks that Future to call
@@ -33,7 +32,6 @@ struct Inner<C: Coroutine> {
     output: Future<C::Output>,
     steps: Cell<u64>,
 }
-// ANCHOR_END: task
 
 impl<C: Coroutine + 'static> Task<C> {
     /// Python's `Task(coro)` (asyncio's `loop.create_task`): wraps `coroutine` and schedules

@@ -35,7 +35,6 @@ pub const MAX_THREADS: usize = 4;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-// ANCHOR: pool
 /// The threads that run blocking work, and the queue of work they take it from.
 pub struct BlockingPool {
     jobs: Sender<Job>,
@@ -48,7 +47,6 @@ struct Shared {
     jobs: Mutex<Receiver<Job>>,
     idle: AtomicUsize,
 }
-// ANCHOR_END: pool
 
 impl BlockingPool {
     /// A pool with no thread yet.
@@ -101,7 +99,6 @@ impl Default for BlockingPool {
     }
 }
 
-// ANCHOR: work
 /// A pool thread: take work, run it, repeat. Ends when the pool is dropped (the queue's
 /// sender goes away), once the work it is doing, if any, is done — the executor does not wait
 /// for it: a lookup stuck for thirty seconds must not hold up the end of a crawl.
@@ -120,9 +117,7 @@ fn work(shared: &Shared) {
         }
     }
 }
-// ANCHOR_END: work
 
-// ANCHOR: spawn_blocking
 impl BlockingPool {
     /// Runs `work` on one of the pool's threads; the future gives its result, or
     /// [`JoinError::Panicked`] if it panicked (the pool thread survives). Tasks reach it
@@ -194,7 +189,6 @@ impl<T> Future for Blocking<T> {
     }
 }
 // ANCHOR_END: blocking_poll
-// ANCHOR_END: spawn_blocking
 
 #[cfg(test)]
 mod tests {

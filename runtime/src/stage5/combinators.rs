@@ -19,7 +19,6 @@ use log::trace;
 
 use super::timers::{Sleep, sleep};
 
-// ANCHOR: join_all
 /// asyncio's `gather`: runs every future concurrently, inside the current task, and gives
 /// their outputs in the order of the futures.
 pub fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> JoinAll<F> {
@@ -58,12 +57,10 @@ impl<F: Future> Future for JoinAll<F> {
         Poll::Ready(outputs.into_iter().flatten().collect())
     }
 }
-// ANCHOR_END: join_all
 
 // The futures are boxed, so `JoinAll` never pins anything in place itself.
 impl<F: Future> Unpin for JoinAll<F> {}
 
-// ANCHOR: select
 /// Which of two futures finished first, with its output.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Either<A, B> {
@@ -118,11 +115,9 @@ impl<A: Future, B: Future> Future for Select<A, B> {
     }
 }
 // ANCHOR_END: select_poll
-// ANCHOR_END: select
 
 impl<A, B> Unpin for Select<A, B> {}
 
-// ANCHOR: wait
 /// asyncio's `wait(futures, timeout=…)`: waits until every future is done or `timeout` has
 /// passed, whichever comes first, and returns the outputs of those done (in the order they
 /// finished) and the futures still pending, untouched. The caller decides what pending means:
@@ -175,11 +170,9 @@ impl<F: Future + Unpin> Future for Wait<F> {
     }
 }
 // ANCHOR_END: wait_poll
-// ANCHOR_END: wait
 
 impl<F: Future> Unpin for Wait<F> {}
 
-// ANCHOR: as_completed
 /// asyncio's `as_completed`: the outputs of the futures in the order they finish.
 ///
 /// ```text
@@ -235,7 +228,6 @@ impl<F: Future> Future for Next<'_, F> {
         Poll::Pending
     }
 }
-// ANCHOR_END: as_completed
 
 #[cfg(test)]
 mod tests {

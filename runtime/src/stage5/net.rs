@@ -114,7 +114,6 @@ impl Drop for TcpStream {
 }
 // ANCHOR_END: drop
 
-// ANCHOR: listener
 /// A listening socket whose `accept` is a future: the seeds' echo server, on the loop.
 /// Like a stream, it is registered with the reactor once and deregistered when dropped.
 pub struct TcpListener {
@@ -184,4 +183,3 @@ impl Drop for TcpListener {
         }
     }
 }
-// ANCHOR_END: listener

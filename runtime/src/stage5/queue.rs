@@ -16,7 +16,6 @@ use log::trace;
 
 use super::wait_list::{WaitList, wake};
 
-// ANCHOR: queue
 /// asyncio's `Queue`: producers `put`, consumers `get`, and the bookkeeping that tells when
 /// the work is *done*, not just handed out. Every item put counts as unfinished until a
 /// consumer calls [`task_done`](Queue::task_done) for it; [`join`](Queue::join) waits until
@@ -38,7 +37,6 @@ struct QueueState<T> {
     putters: WaitList,
     joiners: WaitList,
 }
-// ANCHOR_END: queue
 
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {

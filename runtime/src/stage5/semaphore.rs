@@ -14,7 +14,6 @@ use log::trace;
 
 use super::wait_list::{WaitList, wake};
 
-// ANCHOR: semaphore
 /// asyncio's `Semaphore`: at most `permits` holders at once. `acquire().await` waits for a
 /// permit; the [`Permit`] gives it back when dropped, so an early `return`, a `?` or a
 /// cancelled task cannot leak one. (Python writes `async with semaphore:`; here the scope of
@@ -142,7 +141,6 @@ impl Drop for Permit {
     }
 }
 // ANCHOR_END: permit_drop
-// ANCHOR_END: semaphore
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,6 @@ use log::trace;
 use super::executor;
 use super::reactor::{Reactor, TimerKey};
 
-// ANCHOR: sleep
 /// asyncio's `sleep`: a future that is ready once `duration` has passed.
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(after(duration))
@@ -112,9 +111,7 @@ impl Drop for Sleep {
     }
 }
 // ANCHOR_END: sleep_drop
-// ANCHOR_END: sleep
 
-// ANCHOR: timeout
 /// asyncio's `wait_for(future, timeout)`: the future's output, or [`Elapsed`] if `duration`
 /// passes first — and then the future has been dropped, i.e. cancelled.
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
@@ -197,7 +194,6 @@ impl From<Elapsed> for io::Error {
         io::Error::new(io::ErrorKind::TimedOut, elapsed)
     }
 }
-// ANCHOR_END: timeout
 
 /// `now + duration`, or about thirty years from now for durations too long to add.
 fn after(duration: Duration) -> Instant {

@@ -19,7 +19,6 @@
 use std::collections::BTreeMap;
 use std::task::Waker;
 
-// ANCHOR: wait_list
 /// Tasks waiting for the same thing, first come first served. A waiting future holds a
 /// ticket, so that it can refresh its waker, or leave the line when it is dropped. Tickets
 /// are handed out in order, so the line is simply the tickets sorted: a map keyed by ticket
@@ -71,7 +70,6 @@ impl WaitList {
         self.line.len()
     }
 }
-// ANCHOR_END: wait_list
 
 /// Wakes `waker`, if there is one. Called after the state's `RefCell` borrow has ended.
 pub(super) fn wake(waker: Option<Waker>) {
