@@ -110,7 +110,8 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-/// io errors in plain words; the OS text ("Connection refused (os error 111)") is kept.
+/// io errors in plain words, with the OS's error number to search for ("connection refused
+/// (os error 111)"), and without repeating the OS's own wording of the same words.
 fn describe(e: &io::Error) -> String {
     let plain = match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused",
@@ -120,7 +121,11 @@ fn describe(e: &io::Error) -> String {
         io::ErrorKind::TimedOut => "timed out",
         _ => return e.to_string(),
     };
-    format!("{plain} ({e})")
+    match (e.raw_os_error(), e.get_ref()) {
+        (Some(code), _) => format!("{plain} (os error {code})"),
+        (None, Some(detail)) => format!("{plain} ({detail})"),
+        (None, None) => plain.to_string(),
+    }
 }
 
 /// When each phase of one fetch began. `connecting` runs from `start` to `connected`,
@@ -202,5 +207,26 @@ impl Outcome {
 
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_said_once_in_plain_words_with_its_number() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(describe(&refused), "connection refused");
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "by a test");
+        assert_eq!(
+            describe(&reset),
+            "connection reset by the server (by a test)"
+        );
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            FetchError::Connect(io::Error::from_raw_os_error(111)).to_string(),
+            "connect failed: connection refused (os error 111)"
+        );
     }
 }

@@ -68,11 +68,6 @@ impl ResponseReader {
         }
     }
 
-    /// How many bytes have been received so far.
-    pub fn received(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
     /// (a read that returned 0). Returns `Ok(Some(page))` once the response is complete,
     /// `Ok(None)` while more bytes are needed, and an error as soon as the response cannot be
@@ -171,17 +166,7 @@ impl ResponseReader {
                 )));
             }
         };
-        let content_length = match find("content-length") {
-            None => None,
-            Some(text) => match text.parse::<usize>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    return Err(FetchError::Malformed(format!(
-                        "invalid Content-Length {text:?}"
-                    )));
-                }
-            },
-        };
+        let content_length = content_length(&headers)?;
         if let Some(length) = content_length {
             if body_start.saturating_add(length) > self.limit {
                 return Err(FetchError::TooLarge { limit: self.limit });
@@ -292,6 +277,30 @@ pub fn links(body: &[u8]) -> Vec<String> {
     found
 }
 
+/// The body's length, if a `Content-Length` says it. Several headers, or a list in one, are
+/// fine only if they all agree: RFC 9112 §6.3 says a response whose lengths differ cannot be
+/// framed, and must be rejected (a client that picked one could be fooled into reading
+/// another response's bytes as this one's body).
+fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, FetchError> {
+    let mut length = None;
+    let values = headers.iter().filter(|(name, _)| name == "content-length");
+    for text in values.flat_map(|(_, value)| value.split(',')) {
+        let text = text.trim();
+        let Ok(n) = text.parse::<usize>() else {
+            return Err(FetchError::Malformed(format!(
+                "invalid Content-Length {text:?}"
+            )));
+        };
+        if length.is_some_and(|first| first != n) {
+            return Err(FetchError::Malformed(
+                "conflicting Content-Length headers".to_string(),
+            ));
+        }
+        length = Some(n);
+    }
+    Ok(length)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +344,14 @@ mod tests {
     }
 
     #[test]
+    fn repeated_content_lengths_that_agree_are_one() {
+        let mut r = ResponseReader::new();
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok";
+        let page = r.feed(head).unwrap().unwrap();
+        assert_eq!(page.body, b"ok");
+    }
+
+    #[test]
     fn without_content_length_the_body_ends_with_the_stream() {
         let mut r = ResponseReader::new();
         assert!(
@@ -371,6 +388,14 @@ mod tests {
             "invalid Content-Length",
         );
         check(&[b"HTTP/1.0 200 OK\r\nConte", b""], "middle of the headers");
+        check(
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"],
+            "conflicting Content-Length",
+        );
+        check(
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd"],
+            "conflicting Content-Length",
+        );
         check(
             &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"],
             "gzip",

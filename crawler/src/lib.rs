@@ -13,11 +13,13 @@
 //! | [`report`] | the per-URL timeline and the summary every example prints |
 //! | [`site`] | the built-in local site the crawls run against |
 //! | [`cli`] | the command line every example shares |
+//! | [`limits`] | the process's real limits (descriptors, threads), read from `/proc` |
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod fetch;
 pub mod http;
+pub mod limits;
 pub mod report;
 pub mod site;
 pub mod url;

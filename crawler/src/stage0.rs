@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
+use crate::limits;
 use crate::url::Url;
 
 pub const IDEA: &str = "blocking, one URL after another";
@@ -39,9 +40,24 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 // ANCHOR: crawl_threads
 /// Fetches every URL at once, each on its own OS thread, and waits for them all.
 pub fn crawl_threads(urls: &[String], deadline: Instant) -> Vec<Outcome> {
+    // A process can start only so many threads, and past a point a new thread does not
+    // fail, it *aborts* the process (it cannot map its stack). So start at most this many;
+    // the URLs beyond get a clear error instead.
+    let budget = limits::thread_budget().map_or(usize::MAX, |n| n as usize);
+    crawl_on_threads(urls, deadline, budget)
+}
+
+fn crawl_on_threads(urls: &[String], deadline: Instant, budget: usize) -> Vec<Outcome> {
     let threads: Vec<_> = urls
         .iter()
-        .map(|url| {
+        .enumerate()
+        .map(|(i, url)| {
+            if i >= budget {
+                return Err(io::Error::other(format!(
+                    "this process can start about {budget} threads (vm.max_map_count, \
+                     ulimit -u): fewer URLs, or an event-loop stage, which needs none"
+                )));
+            }
             let url = url.clone();
             thread::Builder::new()
                 .name(format!("fetch {url}"))
@@ -126,5 +142,28 @@ fn failed(e: io::Error, timeline: &Timeline, wrap: fn(io::Error) -> FetchError) 
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => FetchError::timed_out(timeline),
         _ => wrap(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::{Site, SiteConfig};
+
+    #[test]
+    fn urls_beyond_the_thread_budget_get_an_error_not_an_abort() {
+        let site = Site::start(SiteConfig {
+            delay: Duration::ZERO,
+            ..SiteConfig::default()
+        })
+        .unwrap();
+        let urls = site.urls(5);
+        let outcomes = crawl_on_threads(&urls, Instant::now() + Duration::from_secs(10), 3);
+        let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(ok, 3);
+        for outcome in &outcomes[3..] {
+            let error = outcome.result.as_ref().unwrap_err().to_string();
+            assert!(error.contains("can start about 3 threads"), "{error}");
+        }
     }
 }
