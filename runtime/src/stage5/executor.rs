@@ -13,15 +13,16 @@
 //! 3. **The queue is re-checked before parking**: a task woken during a round must not wait
 //!    for an unrelated event (`Core::park`). `a_task_that_wakes_itself_runs_again_without_an_event`
 //! 4. **A wake from another thread interrupts `poll`**: a std `Waker` is `Send + Sync`, so the
-//!    queue of task ids is a `Mutex`, and a push from another thread wakes the reactor through
-//!    a `mio::Waker` (`ReadyQueue::push`). The tasks themselves never leave this thread.
-//!    `a_wake_from_another_thread_while_parked_is_not_lost`
+//!    ready queue is a `Mutex`, and a push that finds the executor parked wakes the reactor
+//!    through a `mio::Waker` (`ReadyQueue::push`). The tasks themselves never leave this
+//!    thread. `a_wake_from_another_thread_while_parked_is_not_lost`
 //! 5. **Dropping a future deregisters its source**: a task dropped at the deadline drops its
 //!    `TcpStream`, whose `Drop` removes it from the reactor.
 //!    `dropping_a_pending_read_deregisters_its_source`
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
@@ -29,10 +30,10 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use log::{debug, trace};
+use slab::Slab;
 
 use super::blocking::{Blocking, BlockingPool};
 use super::join::{self, JoinHandle};
@@ -47,10 +48,10 @@ pub struct Executor {
 /// What the executor, the thread's *current* executor handle and [`spawn`] share.
 struct Core {
     reactor: Rc<Reactor>,
-    /// The tasks that have not ended, by id. Ids are never reused, so a late wake for a task
-    /// that has ended finds nothing and is ignored.
-    tasks: RefCell<HashMap<usize, Task>>,
-    next_id: Cell<usize>,
+    /// The tasks that have not ended; a task's id is its key. A key is reused once its task
+    /// has ended, so the ready queue holds wakers, not keys: a late wake of an ended task is
+    /// told apart from the task that took its slot.
+    tasks: RefCell<Slab<Task>>,
     queue: Arc<ReadyQueue>,
     /// The threads for `spawn_blocking`, started when first needed.
     pool: BlockingPool,
@@ -59,46 +60,46 @@ struct Core {
 /// A spawned future, type-erased, and the waker that puts it back in the ready queue.
 struct Task {
     /// Pinned on the heap: once polled, an `async fn`'s future may hold references into
-    /// itself, so it must never move again.
-    future: Pin<Box<dyn Future<Output = ()>>>,
+    /// itself, so it must never move again. `None` while it is being polled.
+    future: Option<Pin<Box<dyn Future<Output = ()>>>>,
     waker: Arc<TaskWaker>,
 }
 // ANCHOR_END: executor
 
-/// The ids of the tasks to poll next, in wake order. Wakers push from any thread.
+/// The tasks to poll next, in wake order, each as its waker. Wakers push from any thread.
 struct ReadyQueue {
-    ids: Mutex<VecDeque<usize>>,
-    /// The executor's thread: a wake from any other thread must interrupt `poll`.
-    thread: ThreadId,
+    tasks: Mutex<VecDeque<Arc<TaskWaker>>>,
+    /// Set while the executor sleeps in `poll`: a push then has to interrupt it.
+    parked: AtomicBool,
     unpark: mio::Waker,
 }
 
 impl ReadyQueue {
-    fn push(&self, task: usize) {
+    fn push(&self, task: Arc<TaskWaker>) {
+        trace!("wake task {}: queued", task.id);
         self.lock().push_back(task);
-        if thread::current().id() == self.thread {
-            // On the executor's thread the executor is not asleep (we are running), and it
-            // looks at the queue before it sleeps again.
-            trace!("wake task {task}: queued");
-        } else {
-            trace!("wake task {task}: queued from another thread, interrupting poll");
+        // The executor sets `parked` *before* its last look at the queue, and this looks at
+        // `parked` *after* the push: either it saw this task, or this sees it parked.
+        if self.parked.load(Ordering::SeqCst) {
+            trace!("the executor is parked: interrupting poll");
             if let Err(e) = self.unpark.wake() {
                 debug!("cannot interrupt poll: {e}");
             }
         }
     }
 
-    fn pop(&self) -> Option<usize> {
-        self.lock().pop_front()
+    /// Everything queued now, in a batch: those woken from here on wait for the next one.
+    fn take_all(&self, batch: &mut VecDeque<Arc<TaskWaker>>) {
+        std::mem::swap(&mut *self.lock(), batch);
     }
 
-    fn len(&self) -> usize {
-        self.lock().len()
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
     }
 
-    /// A plain list of numbers cannot be left half-changed: a poisoned lock is used as is.
-    fn lock(&self) -> MutexGuard<'_, VecDeque<usize>> {
-        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A queue of wakers cannot be left half-changed: a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<TaskWaker>>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -106,7 +107,7 @@ impl ReadyQueue {
 /// What a task's [`Waker`] points at: the task's id and the queue to put it in. `Wake` turns
 /// an `Arc<TaskWaker>` into a std `Waker` with no unsafe code.
 struct TaskWaker {
-    task: usize,
+    id: TaskId,
     /// In the ready queue already? A task woken twice before it runs is polled once.
     queued: AtomicBool,
     queue: Arc<ReadyQueue>,
@@ -114,15 +115,28 @@ struct TaskWaker {
 
 impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.queue.clone().push(self);
+        }
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            trace!("wake task {}: already queued", self.task);
-            return;
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.queue.push(self.clone());
         }
-        self.queue.push(self.task);
+    }
+}
+
+/// A task's id, as the trace shows it; the future given to `block_on` is `main`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct TaskId(Option<usize>);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(key) => write!(f, "{key}"),
+            None => write!(f, "main"),
+        }
     }
 }
 // ANCHOR_END: wake
@@ -184,15 +198,14 @@ impl Executor {
     pub fn new() -> io::Result<Executor> {
         let reactor = Rc::new(Reactor::new()?);
         let queue = Arc::new(ReadyQueue {
-            ids: Mutex::new(VecDeque::new()),
-            thread: thread::current().id(),
+            tasks: Mutex::new(VecDeque::new()),
+            parked: AtomicBool::new(false),
             unpark: reactor.unparker()?,
         });
         Ok(Executor {
             core: Rc::new(Core {
                 reactor,
-                tasks: RefCell::new(HashMap::new()),
-                next_id: Cell::new(0),
+                tasks: RefCell::new(Slab::new()),
                 queue,
                 pool: BlockingPool::new(),
             }),
@@ -248,21 +261,21 @@ impl Executor {
         // The future given to `block_on` is polled like a task — its own id, its own waker —
         // but it lives here, on this stack frame, so it need not be `'static`.
         let mut future = pin!(future);
-        let main = core.waker(core.new_id());
-        trace!("block_on: its future is task {}", main.task);
+        let main = core.waker(TaskId(None));
         main.wake_by_ref();
         let past = |deadline: Option<Instant>| deadline.is_some_and(|at| Instant::now() >= at);
+        let mut batch = VecDeque::new();
         loop {
             // Poll the tasks that are ready now. Those woken meanwhile wait for the next
             // round, after a look at the OS: a task that keeps waking itself cannot starve
             // the sockets. The deadline is checked after every poll: a round of thousands
             // of first polls (thousands of connects) must not run past it.
-            for _ in 0..core.queue.len() {
-                let Some(id) = core.queue.pop() else { break };
-                if id != main.task {
-                    core.poll_task(id);
-                } else if let Poll::Ready(output) = poll_as(&main, future.as_mut()) {
-                    trace!("block_on: task {} is done", main.task);
+            core.queue.take_all(&mut batch);
+            while let Some(task) = batch.pop_front() {
+                if !Arc::ptr_eq(&task, &main) {
+                    core.poll_task(task);
+                } else if let Poll::Ready(output) = poll_as(task, future.as_mut()) {
+                    trace!("block_on: main is done");
                     return Ok(output);
                 }
                 if past(deadline) {
@@ -279,15 +292,9 @@ impl Executor {
 }
 
 impl Core {
-    fn new_id(&self) -> usize {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        id
-    }
-
-    fn waker(&self, task: usize) -> Arc<TaskWaker> {
+    fn waker(&self, id: TaskId) -> Arc<TaskWaker> {
         Arc::new(TaskWaker {
-            task,
+            id,
             queued: AtomicBool::new(false),
             queue: self.queue.clone(),
         })
@@ -298,36 +305,44 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = self.new_id();
-        let waker = self.waker(id);
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let id = entry.key();
+        let waker = self.waker(TaskId(Some(id)));
         // The handle keeps the task's waker: `abort` wakes the task so that it gets to end.
         let (future, handle) = join::task(id, future, Waker::from(waker.clone()));
-        let task = Task {
-            future: Box::pin(future),
-            waker,
-        };
+        entry.insert(Task {
+            future: Some(Box::pin(future)),
+            waker: waker.clone(),
+        });
+        drop(tasks);
         trace!("spawn task {id}");
         // Nobody has woken a new task yet: queue it once so that its first poll starts it.
-        task.waker.wake_by_ref();
-        self.tasks.borrow_mut().insert(id, task);
+        waker.wake();
         handle
     }
 
     // ANCHOR: poll_task
     /// Polls one task that was woken.
-    fn poll_task(&self, id: usize) {
-        // Take the task out of the table while it runs: its code may spawn tasks, which
-        // needs the table.
-        let Some(mut task) = self.tasks.borrow_mut().remove(&id) else {
+    fn poll_task(&self, woken: Arc<TaskWaker>) {
+        let TaskId(Some(id)) = woken.id else { return };
+        // Take the future out of the table while it runs: its code may spawn tasks, which
+        // needs the table. A waker that is not the slot's own belongs to a task that ended.
+        let taken = match self.tasks.borrow_mut().get_mut(id) {
+            Some(task) if Arc::ptr_eq(&task.waker, &woken) => task.future.take(),
+            _ => None,
+        };
+        let Some(mut future) = taken else {
             trace!("task {id} has ended: its wake is ignored");
             return;
         };
-        match poll_as(&task.waker, task.future.as_mut()) {
-            Poll::Pending => {
-                self.tasks.borrow_mut().insert(id, task);
-            }
+        match poll_as(woken, future.as_mut()) {
+            Poll::Pending => self.tasks.borrow_mut()[id].future = Some(future),
             // Dropped here, with everything the task owned (its sockets close).
-            Poll::Ready(()) => trace!("task {id} has ended"),
+            Poll::Ready(()) => {
+                self.tasks.borrow_mut().remove(id);
+                trace!("task {id} has ended");
+            }
         }
     }
     // ANCHOR_END: poll_task
@@ -339,7 +354,8 @@ impl Core {
         // Look at the queue once more, right before sleeping: a task woken during this round
         // (by another task, or by itself) must not wait for an unrelated event. A wake from
         // another thread after this look is not lost either: it interrupts `poll`.
-        let timeout = if self.queue.len() > 0 {
+        self.queue.parked.store(true, Ordering::SeqCst);
+        let timeout = if !self.queue.is_empty() {
             Some(Duration::ZERO)
         } else {
             // ANCHOR: timer_timeout
@@ -355,7 +371,9 @@ impl Core {
             "park: {} tasks, timeout {timeout:?}",
             self.tasks.borrow().len()
         );
-        self.reactor.poll(timeout)
+        let polled = self.reactor.poll(timeout);
+        self.queue.parked.store(false, Ordering::SeqCst);
+        polled
     }
     // ANCHOR_END: park
 
@@ -368,10 +386,10 @@ impl Core {
         future: Pin<&mut F>,
     ) -> io::Result<F::Output> {
         // Out of the table first: dropping a task may wake, or even spawn, others.
-        let unfinished: Vec<Task> = self.tasks.borrow_mut().drain().map(|(_, t)| t).collect();
+        let unfinished: Vec<Task> = self.tasks.borrow_mut().drain().collect();
         debug!("deadline: dropping {} unfinished tasks", unfinished.len());
         drop(unfinished);
-        match poll_as(main, future) {
+        match poll_as(main.clone(), future) {
             Poll::Ready(output) => Ok(output),
             Poll::Pending => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -381,15 +399,17 @@ impl Core {
     }
 }
 
-/// Polls `future` as task `waker.task`. Clears its "queued" flag first: a wake during this
-/// poll must queue it again.
-fn poll_as<F: Future + ?Sized>(waker: &Arc<TaskWaker>, future: Pin<&mut F>) -> Poll<F::Output> {
+/// Polls `future` as the task `waker` wakes. Clears its "queued" flag first: a wake during
+/// this poll must queue it again.
+fn poll_as<F: Future + ?Sized>(waker: Arc<TaskWaker>, future: Pin<&mut F>) -> Poll<F::Output> {
     waker.queued.store(false, Ordering::Release);
-    trace!("poll task {}", waker.task);
-    let std_waker = Waker::from(waker.clone());
-    let polled = future.poll(&mut Context::from_waker(&std_waker));
+    let id = waker.id;
+    trace!("poll task {id}");
+    // The `Arc` the queue held becomes the std `Waker`: no count to raise, nothing to copy.
+    let waker = Waker::from(waker);
+    let polled = future.poll(&mut Context::from_waker(&waker));
     if polled.is_pending() {
-        trace!("task {}: pending", waker.task);
+        trace!("task {id}: pending");
     }
     polled
 }
