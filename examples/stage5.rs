@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crawler::cli::{self, Args, Example, Extra};
+use crawler::report;
 use crawler::stage5::{self, Options};
 
 fn main() -> ExitCode {
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
     let mut found = None;
     let code = cli::run(&example, |args, urls, deadline| {
         let crawled = stage5::crawl_with(roots(args, urls), deadline, &options(args));
-        found = Some(stage5::report(&crawled));
+        found = Some(report::render_found(&crawled));
         crawled.outcomes
     });
     if let Some(found) = found {

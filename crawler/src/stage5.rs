@@ -19,8 +19,7 @@
 //! and `connect` replace the blocking `Url::socket_addr`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
+use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -34,7 +33,7 @@ use runtime::stage5::{
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
-use crate::report::{Labels, MAX_BARS};
+use crate::report::{Crawled, Found, Record};
 use crate::url::Url;
 
 pub const IDEA: &str = "the toolkit: queue + workers, timeouts";
@@ -46,7 +45,6 @@ const GRACE: Duration = Duration::from_secs(1);
 /// The pause before a retry, times the number of tries so far.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-// ANCHOR: options
 /// How to crawl. The defaults are the 500 Lines crawler's.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -61,7 +59,6 @@ pub struct Options {
     /// Whether the links found on pages are crawled too.
     pub follow_links: bool,
 }
-// ANCHOR_END: options
 
 impl Default for Options {
     fn default() -> Options {
@@ -73,27 +70,6 @@ impl Default for Options {
             follow_links: true,
         }
     }
-}
-
-/// What the crawl learned about one URL, beyond its outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Found {
-    /// The links on its page that stay on the roots' hosts, each counted once.
-    pub links: usize,
-    /// Of those, the ones seen for the first time: they were queued.
-    pub new: usize,
-    /// Where its redirects led, in order.
-    pub redirects: Vec<String>,
-    /// How many requests it took, retries and redirects included.
-    pub tries: usize,
-}
-
-/// A whole crawl: for each URL, in the order they were queued (the roots first), its outcome
-/// and what was found there.
-#[derive(Debug)]
-pub struct Crawled {
-    pub outcomes: Vec<Outcome>,
-    pub found: Vec<Found>,
 }
 
 // ANCHOR: crawl
@@ -112,19 +88,18 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 pub fn crawl_with(roots: &[String], deadline: Instant, options: &Options) -> Crawled {
     let mut executor = match Executor::new() {
         Ok(executor) => executor,
-        Err(e) => return failed_all(roots, e),
+        Err(e) => return Crawled::all_failed(roots, &e),
     };
     let crawler = Rc::new(Crawler::new(roots, deadline, options));
     if let Err(e) = executor.block_on(crawler.clone().run()) {
-        return failed_all(roots, e);
+        return Crawled::all_failed(roots, &e);
     }
     // Dropping the executor drops whatever task is left: every socket is closed by now.
     drop(executor);
-    crawler.results()
+    Crawled::from(crawler.records.take())
 }
 // ANCHOR_END: crawl
 
-// ANCHOR: crawler
 /// What the workers share. One thread, so `RefCell`s, and `Rc` to share it.
 struct Crawler {
     options: Options,
@@ -138,12 +113,6 @@ struct Crawler {
     /// One record per URL queued, in that order; filled in when its fetch ends.
     records: RefCell<Vec<Record>>,
 }
-
-struct Record {
-    url: String,
-    ended: Option<(Outcome, Found)>,
-}
-// ANCHOR_END: crawler
 
 impl Crawler {
     fn new(roots: &[String], deadline: Instant, options: &Options) -> Crawler {
@@ -255,7 +224,6 @@ impl Crawler {
         claim.end(result);
     }
 
-    // ANCHOR: fetch_url
     /// One URL, start to end: each request under its own timeout, retried when it failed in a
     /// way that may pass, and the redirects followed, up to `max_redirect`. Returns the page
     /// and the URL it came from in the end.
@@ -284,9 +252,7 @@ impl Crawler {
             url = next;
         }
     }
-    // ANCHOR_END: fetch_url
 
-    // ANCHOR: retries
     /// Requests `url`, and again after a pause, up to `max_tries` in all, while the error is
     /// one that may pass and the crawl's deadline allows.
     async fn fetch_with_retries(
@@ -313,7 +279,6 @@ impl Crawler {
             }
         }
     }
-    // ANCHOR_END: retries
 
     // ANCHOR: request
     /// One request under its own timeout: `request_timeout`, or less if the crawl's deadline
@@ -380,24 +345,6 @@ impl Crawler {
         }
         let outcome = Outcome::new(&record.url, result, timeline);
         record.ended.get_or_insert((outcome, found));
-    }
-
-    /// The outcomes, in the order the URLs were queued.
-    fn results(&self) -> Crawled {
-        let records = std::mem::take(&mut *self.records.borrow_mut());
-        let (outcomes, found) = records
-            .into_iter()
-            .map(|record| {
-                record.ended.unwrap_or_else(|| {
-                    let error = FetchError::Runtime(io::Error::other("the URL was never fetched"));
-                    (
-                        Outcome::new(&record.url, Err(error), Timeline::start()),
-                        Found::default(),
-                    )
-                })
-            })
-            .unzip();
-        Crawled { outcomes, found }
     }
 }
 
@@ -545,83 +492,4 @@ fn restart(timeline: &RefCell<Timeline>) {
         start,
         ..Timeline::start()
     };
-}
-
-// ANCHOR: report
-/// The stage 5 part of the report, printed after the standard one: what each URL added to
-/// the crawl (links found and new, redirects, tries), then the totals and the counts by
-/// outcome.
-pub fn report(crawled: &Crawled) -> String {
-    let mut out = String::new();
-    // Named as in the report above: paths only when every URL is on the same server.
-    let labels = Labels::new(&crawled.outcomes);
-    let (label, width) = (|url: &str| labels.name(url), labels.width);
-    let _ = writeln!(out, "what the crawl found:");
-    if crawled.outcomes.len() <= MAX_BARS {
-        for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
-            let mut line = match &outcome.result {
-                Ok(page) => format!("{} {}", page.status, page.reason),
-                Err(_) => "ERROR".to_string(),
-            };
-            if outcome.is_ok() {
-                let links = count(found.links, "link", "links");
-                let _ = write!(line, ", {links}, {} new", found.new);
-            }
-            if let Some(last) = found.redirects.last() {
-                let redirects = count(found.redirects.len(), "redirect", "redirects");
-                let _ = write!(line, ", via {redirects} to {}", label(last));
-            }
-            let retries = found.tries.saturating_sub(found.redirects.len() + 1);
-            if retries > 0 {
-                let _ = write!(line, ", {}", count(retries, "retry", "retries"));
-            }
-            let name: String = label(&outcome.url).chars().take(width).collect();
-            let _ = writeln!(out, "  {name:width$}  {line}");
-        }
-    }
-    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
-    for outcome in &crawled.outcomes {
-        let key = match &outcome.result {
-            Ok(page) => format!("{} {}", page.status, page.reason),
-            // The kind of error, without its details: "connect failed", "timed out while …".
-            Err(e) => e
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        };
-        *by_outcome.entry(key).or_default() += 1;
-    }
-    let counts: Vec<String> = by_outcome
-        .iter()
-        .map(|(key, n)| format!("{n} x {key}"))
-        .collect();
-    let found = &crawled.found;
-    let total = |f: fn(&Found) -> usize| found.iter().map(f).sum::<usize>();
-    let _ = writeln!(out, "  by outcome: {}", counts.join(", "));
-    let _ = writeln!(
-        out,
-        "  {} URLs; links found {}, new {}; redirects followed {}; requests made {}",
-        crawled.outcomes.len(),
-        total(|f| f.links),
-        total(|f| f.new),
-        total(|f| f.redirects.len()),
-        total(|f| f.tries),
-    );
-    out
-}
-// ANCHOR_END: report
-
-/// `1 link`, `2 links`.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Every URL fails with the same runtime error (the executor could not even be created, or
-/// its reactor failed).
-fn failed_all(urls: &[String], e: io::Error) -> Crawled {
-    let outcomes = Outcome::all_failed(urls, &e);
-    let found = vec![Found::default(); outcomes.len()];
-    Crawled { outcomes, found }
 }
