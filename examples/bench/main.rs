@@ -32,6 +32,7 @@ mod with_tokio;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crawler::cli::{Command, delay, number};
 use crawler::fetch::Outcome;
 
 pub type CrawlFn = fn(&[String], Instant) -> Vec<Outcome>;
@@ -67,6 +68,7 @@ fn stage5_one_worker_per_url(urls: &[String], deadline: Instant) -> Vec<Outcome>
 }
 
 /// What to measure.
+#[derive(Clone, Debug)]
 pub struct Options {
     pub ns: Vec<usize>,
     pub delays: Vec<u64>,
@@ -84,19 +86,80 @@ impl Options {
     }
 }
 
-const USAGE: &str = "\
-bench: wall time and peak memory of every stage on loopback
+/// The bench's command line; `--help` prints it.
+fn command() -> Command<Options> {
+    let options = Options {
+        ns: vec![10, 1000, 10_000],
+        delays: vec![0, 200],
+        stages: None,
+        reps: 3,
+        markdown: None,
+    };
+    let about = "wall time and peak memory of every stage on loopback";
+    Command::new("bench", about, options)
+        .usage("cargo run --release --example bench [--features tokio] -- [OPTIONS]")
+        .value("--n", "LIST", "URL counts, comma-separated", |o, v| {
+            list(v, |n| number(n, 1)).map(|ns| o.ns = ns)
+        })
+        .default(|o| joined(&o.ns))
+        .value(
+            "--delay-ms",
+            "LIST",
+            "per-response delays, comma-separated",
+            |o, v| {
+                let ms = |text: &str| delay(text).map(|d| d.as_millis() as u64);
+                list(v, ms).map(|delays| o.delays = delays)
+            },
+        )
+        .default(|o| joined(&o.delays))
+        .value(
+            "--stages",
+            "LIST",
+            "which to run, e.g. stage1,stage4,tokio (default: all)",
+            |o, v| list(v, |name| Ok(name.to_string())).map(|s| o.stages = Some(s)),
+        )
+        .value(
+            "--reps",
+            "N",
+            "runs per cell; the table shows the median and min-max",
+            |o, v| number(v, 1).map(|reps| o.reps = reps),
+        )
+        .default(|o| o.reps.to_string())
+        .switch("--quick", "a tiny run: --n 10 --delay-ms 0 --reps 1", |o| {
+            o.ns = vec![10];
+            o.delays = vec![0];
+            o.reps = 1;
+        })
+        .value(
+            "--markdown",
+            "FILE",
+            "also write the table as Markdown",
+            |o, v| {
+                o.markdown = Some(v.to_string());
+                Ok(())
+            },
+        )
+        .check(|o| {
+            let known: Vec<String> = contenders().into_iter().map(|c| c.0).collect();
+            match o.stages.iter().flatten().find(|s| !known.contains(s)) {
+                Some(stage) => Err(format!(
+                    "unknown stage {stage:?}; known: {}",
+                    known.join(", ")
+                )),
+                None => Ok(()),
+            }
+        })
+}
 
-usage: cargo run --release --example bench [--features tokio] -- [OPTIONS]
+/// `10,1000,10000`: each item read by `one`.
+fn list<T>(text: &str, one: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    text.split(',').map(|item| one(item.trim())).collect()
+}
 
-options:
-  --n LIST          URL counts, e.g. 10,1000,10000 (default)
-  --delay-ms LIST   per-response delays, e.g. 0,200 (default)
-  --stages LIST     which to run, e.g. stage1,stage4,tokio (default: all)
-  --reps N          runs per cell; the table shows the median and min-max (default 3)
-  --quick           a tiny run: --n 10 --delay-ms 0 --reps 1
-  --markdown FILE   also write the table as Markdown
-";
+fn joined(items: &[impl ToString]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    items.join(",")
+}
 
 /// The user runs the parent; the parent runs this program again for every other role.
 fn main() -> ExitCode {
@@ -106,68 +169,9 @@ fn main() -> ExitCode {
         Some("--serve-site") => measure::serve(false),
         Some("--serve-tokio") => measure::serve(true),
         Some("--runtime-child") => runtime_alone::runtime_child(&args[1..]),
-        _ => match parse(&args) {
-            Ok(Some(options)) => measure::parent(&options),
-            Ok(None) => {
-                print!("{USAGE}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("error: {message}\n\n{USAGE}");
-                ExitCode::from(2)
-            }
+        _ => match command().parse_env() {
+            Ok(options) => measure::parent(&options),
+            Err(code) => code,
         },
     }
-}
-
-fn parse(args: &[String]) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        ns: vec![10, 1000, 10_000],
-        delays: vec![0, 200],
-        stages: None,
-        reps: 3,
-        markdown: None,
-    };
-    let list = |v: &str| -> Result<Vec<u64>, String> {
-        v.split(',')
-            .map(|x| {
-                x.trim()
-                    .parse()
-                    .map_err(|_| format!("not a number list: {v:?}"))
-            })
-            .collect()
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--n" => options.ns = list(value()?)?.into_iter().map(|n| n as usize).collect(),
-            "--delay-ms" => options.delays = list(value()?)?,
-            "--stages" => options.stages = Some(value()?.split(',').map(str::to_string).collect()),
-            "--reps" => {
-                options.reps = list(value()?)?.first().copied().unwrap_or(1).max(1) as usize
-            }
-            "--markdown" => options.markdown = Some(value()?.clone()),
-            "--quick" => {
-                options.ns = vec![10];
-                options.delays = vec![0];
-                options.reps = 1;
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if options.ns.contains(&0) {
-        return Err("--n must be at least 1".into());
-    }
-    let known: Vec<String> = contenders().into_iter().map(|c| c.0).collect();
-    for stage in options.stages.iter().flatten() {
-        if !known.contains(stage) {
-            return Err(format!(
-                "unknown stage {stage:?}; known: {}",
-                known.join(", ")
-            ));
-        }
-    }
-    Ok(Some(options))
 }
