@@ -4,7 +4,7 @@
 //! cargo run --example echo                    # serves 127.0.0.1:8007 until Ctrl-C
 //! cargo run --example echo -- --port 9000
 //! cargo run --example echo -- --clients 200   # plus 200 clients on the same loop, then exits
-//! RUST_LOG=stage5=debug cargo run --example echo
+//! RUST_LOG=runtime::stage5=debug cargo run --example echo
 //! ```
 //!
 //! Try it with `nc 127.0.0.1 8007`: every line you type comes back. Open a few at once: one
@@ -19,19 +19,40 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use crawler::cli;
+use crawler::cli::{self, Command, number};
 use runtime::stage5::{Executor, Queue, TcpListener, TcpStream, join_all, spawn};
 
-const USAGE: &str = "\
-usage: cargo run --example echo -- [--port N] [--clients N]
+/// What the command line asked for.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub port: u16,
+    pub clients: Option<usize>,
+}
 
-The seeds' echo server on the stage 5 runtime: everything a client sends comes back.
-
-  --port N       port to listen on, on 127.0.0.1 (default 8007; 0 picks a free one)
-  --clients N    also run N clients on the same loop, print what happened, and exit
-  -h, --help     this text
-
-Try it: nc 127.0.0.1 8007";
+/// The echo server's command line; `--help` prints it.
+pub fn command() -> Command<Options> {
+    let options = Options {
+        port: 8007,
+        clients: None,
+    };
+    let about = "the seeds' echo server on the stage 5 runtime: everything a client sends \
+                 comes back";
+    Command::new("echo", about, options)
+        .value(
+            "--port",
+            "N",
+            "port to listen on, on 127.0.0.1; 0 picks a free one",
+            |o, v| number(v, 0).map(|port| o.port = port),
+        )
+        .default(|o| o.port.to_string())
+        .value(
+            "--clients",
+            "N",
+            "also run N clients on the same loop, print what happened, and exit",
+            |o, v| number(v, 1).map(|n| o.clients = Some(n)),
+        )
+        .footer("Try it: nc 127.0.0.1 8007")
+}
 
 /// What the server saw: connections open now, the most at once, and totals.
 #[derive(Debug, Default)]
@@ -177,20 +198,13 @@ pub fn run(
 }
 
 fn main() -> ExitCode {
-    let (port, demo) = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("echo: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let Options { port, clients } = match command().parse_env() {
+        Ok(options) => options,
+        Err(code) => return code,
     };
-    crawler::cli::init_logging();
+    cli::init_logging();
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let result = match demo {
+    let result = match clients {
         None => run(
             addr,
             None,
@@ -242,35 +256,4 @@ fn demo_run(addr: SocketAddr, n: usize) -> io::Result<()> {
     } else {
         Err(io::Error::other("some clients did not get their echo"))
     }
-}
-
-/// `Ok(None)` means "print the help".
-fn parse_args(
-    mut args: impl Iterator<Item = String>,
-) -> Result<Option<(u16, Option<usize>)>, String> {
-    let (mut port, mut clients) = (8007, None);
-    while let Some(arg) = args.next() {
-        let (name, inline) = cli::split_flag(&arg);
-        if name == "-h" || name == "--help" {
-            return Ok(None);
-        }
-        if name != "--port" && name != "--clients" {
-            return Err(format!("unknown argument {arg:?}"));
-        }
-        let value = cli::flag_value(name, inline, &mut args)?;
-        if name == "--port" {
-            port = value
-                .parse()
-                .map_err(|_| format!("--port expects 0 to 65535, got {value:?}"))?;
-        } else {
-            clients = Some(
-                value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &usize| n >= 1)
-                    .ok_or_else(|| format!("--clients expects at least 1, got {value:?}"))?,
-            );
-        }
-    }
-    Ok(Some((port, clients)))
 }

@@ -8,45 +8,71 @@
 //! status line if anything changed. `RUST_LOG=site=debug` logs each connection.
 
 use std::net::IpAddr;
-use std::process::exit;
+use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use crawler::cli;
-use crawler::site::{MAX_DELAY, Site, SiteConfig};
-
-const USAGE: &str = "\
-usage: cargo run --example site -- [--port N] [--delay-ms N] [--pages N] [--host IP]
-
-Runs the looplab local site on its own, so a whole room can share one.
-
-  --port N       port to listen on (default 8000; 0 picks a free one)
-  --delay-ms N   delay before each response, in milliseconds (default 200)
-  --pages N      pages in the link graph: / and /1 ... /N-1 (default 10)
-  --host IP      address to listen on (default 127.0.0.1; 0.0.0.0 shares it with the room)
-  -h, --help     print this help
-
-A request can choose its own delay: /3?delay_ms=50.
-RUST_LOG=site=debug logs every connection, RUST_LOG=site=trace every loop tick.";
+use crawler::cli::{Command, delay, number};
+use crawler::site::{Site, SiteConfig};
 
 /// What the command line asked for.
-struct Args {
-    host: IpAddr,
-    config: SiteConfig,
+#[derive(Clone, Debug)]
+pub struct Args {
+    pub host: IpAddr,
+    pub config: SiteConfig,
 }
 
-fn main() {
+/// The site's command line; `--help` prints it.
+pub fn command() -> Command<Args> {
+    let args = Args {
+        host: IpAddr::from([127, 0, 0, 1]),
+        config: SiteConfig {
+            port: 8000,
+            ..SiteConfig::default()
+        },
+    };
+    let about = "the looplab local site on its own, so a whole room can share one";
+    Command::new("site", about, args)
+        .value(
+            "--port",
+            "N",
+            "port to listen on; 0 picks a free one",
+            |a, v| number(v, 0).map(|port| a.config.port = port),
+        )
+        .default(|a| a.config.port.to_string())
+        .value("--delay-ms", "MS", "delay before each response", |a, v| {
+            delay(v).map(|delay| a.config.delay = delay)
+        })
+        .default(|a| a.config.delay.as_millis().to_string())
+        .value(
+            "--pages",
+            "N",
+            "pages in the link graph: / and /1 ... /N-1",
+            |a, v| number(v, 1).map(|pages| a.config.pages = pages),
+        )
+        .default(|a| a.config.pages.to_string())
+        .value(
+            "--host",
+            "IP",
+            "address to listen on; 0.0.0.0 shares it with the room",
+            |a, v| {
+                let ip = v.parse();
+                ip.map(|ip| a.host = ip)
+                    .map_err(|_| format!("expects an IP address, not {v:?}"))
+            },
+        )
+        .default(|a| a.host.to_string())
+        .footer(
+            "A request can choose its own delay: /3?delay_ms=50.\n\
+             RUST_LOG=site=debug logs every connection, RUST_LOG=site=trace every loop tick.",
+        )
+}
+
+fn main() -> ExitCode {
     env_logger::init();
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return;
-        }
-        Err(message) => {
-            eprintln!("site: {message}\n\n{USAGE}");
-            exit(2);
-        }
+    let args = match command().parse_env() {
+        Ok(args) => args,
+        Err(code) => return code,
     };
 
     let wanted = format!("{}:{}", args.host, args.config.port);
@@ -54,7 +80,7 @@ fn main() {
         Ok(site) => site,
         Err(e) => {
             eprintln!("site: cannot listen on {wanted}: {e}");
-            exit(1);
+            return ExitCode::FAILURE;
         }
     };
     let config = site.config();
@@ -91,52 +117,4 @@ fn main() {
             last = now;
         }
     }
-}
-
-/// Parses the arguments by hand; `Ok(None)` means "print the help".
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args {
-        host: IpAddr::from([127, 0, 0, 1]),
-        config: SiteConfig {
-            port: 8000,
-            ..SiteConfig::default()
-        },
-    };
-    while let Some(arg) = args.next() {
-        // Both `--port 8000` and `--port=8000`.
-        let (name, inline) = cli::split_flag(&arg);
-        if name == "-h" || name == "--help" {
-            return Ok(None);
-        }
-        if !matches!(name, "--port" | "--delay-ms" | "--pages" | "--host") {
-            return Err(format!("unknown argument {arg:?}"));
-        }
-        let value = cli::flag_value(name, inline, &mut args)?;
-        let bad = |what: &str| format!("{name} expects {what}, got {value:?}");
-        match name {
-            "--port" => {
-                parsed.config.port = value.parse().map_err(|_| bad("a port, 0 to 65535"))?;
-            }
-            "--delay-ms" => {
-                let max = MAX_DELAY.as_millis();
-                let ms: u64 = value
-                    .parse()
-                    .ok()
-                    .filter(|&ms| u128::from(ms) <= max)
-                    .ok_or_else(|| bad(&format!("milliseconds, 0 to {max}")))?;
-                parsed.config.delay = Duration::from_millis(ms);
-            }
-            "--pages" => {
-                parsed.config.pages = value
-                    .parse()
-                    .ok()
-                    .filter(|&pages| pages >= 1)
-                    .ok_or_else(|| bad("a number of pages, at least 1"))?;
-            }
-            _ => {
-                parsed.host = value.parse().map_err(|_| bad("an IP address"))?;
-            }
-        }
-    }
-    Ok(Some(parsed))
 }

@@ -6,20 +6,27 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli::{self, Example, Extra};
+use crawler::cli;
 use crawler::stage0;
 
+/// Stage 0's own option.
+#[derive(Clone, Debug, Default)]
+struct Options {
+    /// `--threads`: one OS thread per URL.
+    threads: bool,
+}
+
 fn main() -> ExitCode {
-    let example = Example {
-        name: "stage0",
-        about: "blocking fetches: one after another, or one OS thread per URL",
-        extras: &[Extra::Switch {
-            name: "--threads",
-            help: "fetch with one OS thread per URL",
-        }],
-    };
+    let example = cli::example(
+        "stage0",
+        "blocking fetches: one after another, or one OS thread per URL",
+        Options::default(),
+    )
+    .switch("--threads", "fetch with one OS thread per URL", |args| {
+        args.stage.threads = true
+    });
     cli::run(&example, |args, urls, deadline| {
-        if args.switch("--threads") {
+        if args.stage.threads {
             stage0::crawl_threads(urls, deadline)
         } else {
             stage0::crawl(urls, deadline)

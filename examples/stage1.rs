@@ -6,14 +6,11 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli::{self, Example};
+use crawler::cli;
 use crawler::stage1;
 
 fn main() -> ExitCode {
-    let example = Example {
-        name: "stage1",
-        about: "readiness + callbacks on a mio event loop",
-        extras: &[],
-    };
+    // `()`: no options beyond the ones every stage shares.
+    let example = cli::example("stage1", "readiness + callbacks on a mio event loop", ());
     cli::run(&example, |_, urls, deadline| stage1::crawl(urls, deadline))
 }

@@ -7,14 +7,15 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli::{self, Example};
+use crawler::cli;
 use crawler::stage2;
 
 fn main() -> ExitCode {
-    let example = Example {
-        name: "stage2",
-        about: "Future + Task: each fetch is one hand-written state machine",
-        extras: &[],
-    };
+    // `()`: no options beyond the ones every stage shares.
+    let example = cli::example(
+        "stage2",
+        "Future + Task: each fetch is one hand-written state machine",
+        (),
+    );
     cli::run(&example, |_, urls, deadline| stage2::crawl(urls, deadline))
 }

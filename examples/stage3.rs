@@ -7,14 +7,15 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli::{self, Example};
+use crawler::cli;
 use crawler::stage3;
 
 fn main() -> ExitCode {
-    let example = Example {
-        name: "stage3",
-        about: "the fetch delegates to reusable sub-coroutines (yield from)",
-        extras: &[],
-    };
+    // `()`: no options beyond the ones every stage shares.
+    let example = cli::example(
+        "stage3",
+        "the fetch delegates to reusable sub-coroutines (yield from)",
+        (),
+    );
     cli::run(&example, |_, urls, deadline| stage3::crawl(urls, deadline))
 }

@@ -6,14 +6,15 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli::{self, Example};
+use crawler::cli;
 use crawler::stage4;
 
 fn main() -> ExitCode {
-    let example = Example {
-        name: "stage4",
-        about: "async fn on a hand-built reactor and executor (std Future + Waker)",
-        extras: &[],
-    };
+    // `()`: no options beyond the ones every stage shares.
+    let example = cli::example(
+        "stage4",
+        "async fn on a hand-built reactor and executor (std Future + Waker)",
+        (),
+    );
     cli::run(&example, |_, urls, deadline| stage4::crawl(urls, deadline))
 }

@@ -7,21 +7,15 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crawler::cli::{self, Parsed};
+use crawler::cli;
 use crawler::report::{self, Crawl};
 
 fn main() -> ExitCode {
+    // The same command line as every stage, with no options of its own (`()`).
     let about = "every stage in a row against one built-in site, then a comparison table";
-    let args = match cli::parse(std::env::args().skip(1), &[]) {
-        Ok(Parsed::Run(args)) => args,
-        Ok(Parsed::Help) => {
-            print!("{}", cli::usage("tour", about, &[]));
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n(see: cargo run --example tour -- --help)");
-            return ExitCode::from(2);
-        }
+    let args = match cli::example("tour", about, ()).parse_env() {
+        Ok(args) => args,
+        Err(code) => return code,
     };
     cli::init_logging();
     let (urls, site) = match cli::targets(&args) {

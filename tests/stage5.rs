@@ -18,7 +18,8 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crawler::stage5::{self, Crawled, Options};
+use crawler::report::{self, Crawled};
+use crawler::stage5::{self, Options};
 use support::{Fault, FaultServer, site};
 
 /// Beyond this, a test calls the crawl hung. Not a performance bound: these crawls take well
@@ -305,7 +306,7 @@ fn the_report_counts_links_redirects_and_outcomes() {
             ..options()
         },
     );
-    let text = stage5::report(&crawled);
+    let text = report::render_found(&crawled);
     assert!(text.contains("200 OK, 9 links, 9 new"), "{text}");
     assert!(
         text.contains("by outcome: 10 x 200 OK, 1 x connect failed"),
@@ -320,7 +321,7 @@ fn the_report_counts_links_redirects_and_outcomes() {
     });
     let roots = vec![server.url("/old"), server.url("/flaky")];
     let crawled = crawl(roots, Duration::from_secs(20), options());
-    let text = stage5::report(&crawled);
+    let text = report::render_found(&crawled);
     assert!(
         text.contains("/old    200 X, 0 links, 0 new, via 1 redirect to /new"),
         "{text}"

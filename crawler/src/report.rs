@@ -8,12 +8,16 @@
 //!
 //! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
 //! stack up run at the same time, bars that form a staircase run one after another.
+//!
+//! Stage 5 prints a section more, [`render_found`]: what each page linked to, the redirects
+//! and retries, and the totals — from the [`Found`] its crawl records for each URL.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io;
 use std::time::{Duration, Instant};
 
-use crate::fetch::Outcome;
+use crate::fetch::{FetchError, Outcome, Timeline};
 
 /// Above this many URLs the report draws no bars: it lists failures, grouped by error.
 pub const MAX_BARS: usize = 50;
@@ -241,10 +245,139 @@ fn common_origin(outcomes: &[Outcome]) -> Option<String> {
         .then_some(first)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Stage 5: what the crawl found beyond the outcomes
+// ---------------------------------------------------------------------------------------------
+
+/// What the crawl learned about one URL, beyond its outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The links on its page that stay on the roots' hosts, each counted once.
+    pub links: usize,
+    /// Of those, the ones seen for the first time: they were queued.
+    pub new: usize,
+    /// Where its redirects led, in order.
+    pub redirects: Vec<String>,
+    /// How many requests it took, retries and redirects included.
+    pub tries: usize,
+}
+
+/// A whole crawl: for each URL, in the order they were queued (the roots first), its outcome
+/// and what was found there.
+#[derive(Debug)]
+pub struct Crawled {
+    pub outcomes: Vec<Outcome>,
+    pub found: Vec<Found>,
+}
+
+/// One URL of a stage 5 crawl, from the moment it is queued: how it ended, once it has.
+#[derive(Debug)]
+pub struct Record {
+    pub url: String,
+    pub ended: Option<(Outcome, Found)>,
+}
+
+impl Crawled {
+    /// Every URL fails with the same runtime error (the executor could not even be created,
+    /// or its reactor failed).
+    pub fn all_failed(urls: &[String], e: &io::Error) -> Crawled {
+        let outcomes = Outcome::all_failed(urls, e);
+        let found = vec![Found::default(); outcomes.len()];
+        Crawled { outcomes, found }
+    }
+}
+
+/// The records, in their order; a URL that never ended gets an error that says so.
+impl From<Vec<Record>> for Crawled {
+    fn from(records: Vec<Record>) -> Crawled {
+        let (outcomes, found) = records
+            .into_iter()
+            .map(|record| {
+                record.ended.unwrap_or_else(|| {
+                    let error = FetchError::Runtime(io::Error::other("the URL was never fetched"));
+                    (
+                        Outcome::new(&record.url, Err(error), Timeline::start()),
+                        Found::default(),
+                    )
+                })
+            })
+            .unzip();
+        Crawled { outcomes, found }
+    }
+}
+
+/// Stage 5's part of the report, printed after the standard one: what each URL added to the
+/// crawl (links found and new, redirects, tries), then the totals and the counts by outcome.
+pub fn render_found(crawled: &Crawled) -> String {
+    let mut out = String::new();
+    // Named as in the report above: paths only when every URL is on the same server.
+    let labels = Labels::new(&crawled.outcomes);
+    let (label, width) = (|url: &str| labels.name(url), labels.width);
+    let _ = writeln!(out, "what the crawl found:");
+    if crawled.outcomes.len() <= MAX_BARS {
+        for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
+            let mut line = match &outcome.result {
+                Ok(page) => format!("{} {}", page.status, page.reason),
+                Err(_) => "ERROR".to_string(),
+            };
+            if outcome.is_ok() {
+                let links = count(found.links, "link", "links");
+                let _ = write!(line, ", {links}, {} new", found.new);
+            }
+            if let Some(last) = found.redirects.last() {
+                let redirects = count(found.redirects.len(), "redirect", "redirects");
+                let _ = write!(line, ", via {redirects} to {}", label(last));
+            }
+            let retries = found.tries.saturating_sub(found.redirects.len() + 1);
+            if retries > 0 {
+                let _ = write!(line, ", {}", count(retries, "retry", "retries"));
+            }
+            let name: String = label(&outcome.url).chars().take(width).collect();
+            let _ = writeln!(out, "  {name:width$}  {line}");
+        }
+    }
+    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
+    for outcome in &crawled.outcomes {
+        let key = match &outcome.result {
+            Ok(page) => format!("{} {}", page.status, page.reason),
+            // The kind of error, without its details: "connect failed", "timed out while …".
+            Err(e) => e
+                .to_string()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        *by_outcome.entry(key).or_default() += 1;
+    }
+    let counts: Vec<String> = by_outcome
+        .iter()
+        .map(|(key, n)| format!("{n} x {key}"))
+        .collect();
+    let found = &crawled.found;
+    let total = |f: fn(&Found) -> usize| found.iter().map(f).sum::<usize>();
+    let _ = writeln!(out, "  by outcome: {}", counts.join(", "));
+    let _ = writeln!(
+        out,
+        "  {} URLs; links found {}, new {}; redirects followed {}; requests made {}",
+        crawled.outcomes.len(),
+        total(|f| f.links),
+        total(|f| f.new),
+        total(|f| f.redirects.len()),
+        total(|f| f.tries),
+    );
+    out
+}
+
+/// `1 link`, `2 links`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::{FetchError, Page, Timeline};
+    use crate::fetch::Page;
 
     fn outcome(url: &str, start: Instant, ms: [u64; 3], ok: bool) -> Outcome {
         let at = |m: u64| start + Duration::from_millis(m);

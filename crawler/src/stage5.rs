@@ -19,8 +19,7 @@
 //! and `connect` replace the blocking `Url::socket_addr`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
+use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -34,7 +33,7 @@ use runtime::stage5::{
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
-use crate::report::{Labels, MAX_BARS};
+use crate::report::{Crawled, Found, Record};
 use crate::url::Url;
 
 pub const IDEA: &str = "the toolkit: queue + workers, timeouts";
@@ -73,27 +72,6 @@ impl Default for Options {
     }
 }
 
-/// What the crawl learned about one URL, beyond its outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Found {
-    /// The links on its page that stay on the roots' hosts, each counted once.
-    pub links: usize,
-    /// Of those, the ones seen for the first time: they were queued.
-    pub new: usize,
-    /// Where its redirects led, in order.
-    pub redirects: Vec<String>,
-    /// How many requests it took, retries and redirects included.
-    pub tries: usize,
-}
-
-/// A whole crawl: for each URL, in the order they were queued (the roots first), its outcome
-/// and what was found there.
-#[derive(Debug)]
-pub struct Crawled {
-    pub outcomes: Vec<Outcome>,
-    pub found: Vec<Found>,
-}
-
 // ANCHOR: crawl
 /// The tour's and the stage tests' crawl: exactly `urls`, outcomes in their order, with
 /// the default options — ten workers, retries, redirects, per-request timeouts — but without
@@ -110,15 +88,15 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 pub fn crawl_with(roots: &[String], deadline: Instant, options: &Options) -> Crawled {
     let mut executor = match Executor::new() {
         Ok(executor) => executor,
-        Err(e) => return failed_all(roots, e),
+        Err(e) => return Crawled::all_failed(roots, &e),
     };
     let crawler = Rc::new(Crawler::new(roots, deadline, options));
     if let Err(e) = executor.block_on(crawler.clone().run()) {
-        return failed_all(roots, e);
+        return Crawled::all_failed(roots, &e);
     }
     // Dropping the executor drops whatever task is left: every socket is closed by now.
     drop(executor);
-    crawler.results()
+    Crawled::from(crawler.records.take())
 }
 // ANCHOR_END: crawl
 
@@ -134,11 +112,6 @@ struct Crawler {
     queue: Queue<usize>,
     /// One record per URL queued, in that order; filled in when its fetch ends.
     records: RefCell<Vec<Record>>,
-}
-
-struct Record {
-    url: String,
-    ended: Option<(Outcome, Found)>,
 }
 
 impl Crawler {
@@ -373,24 +346,6 @@ impl Crawler {
         let outcome = Outcome::new(&record.url, result, timeline);
         record.ended.get_or_insert((outcome, found));
     }
-
-    /// The outcomes, in the order the URLs were queued.
-    fn results(&self) -> Crawled {
-        let records = std::mem::take(&mut *self.records.borrow_mut());
-        let (outcomes, found) = records
-            .into_iter()
-            .map(|record| {
-                record.ended.unwrap_or_else(|| {
-                    let error = FetchError::Runtime(io::Error::other("the URL was never fetched"));
-                    (
-                        Outcome::new(&record.url, Err(error), Timeline::start()),
-                        Found::default(),
-                    )
-                })
-            })
-            .unzip();
-        Crawled { outcomes, found }
-    }
 }
 
 // ANCHOR: claim
@@ -537,81 +492,4 @@ fn restart(timeline: &RefCell<Timeline>) {
         start,
         ..Timeline::start()
     };
-}
-
-/// The stage 5 part of the report, printed after the standard one: what each URL added to
-/// the crawl (links found and new, redirects, tries), then the totals and the counts by
-/// outcome.
-pub fn report(crawled: &Crawled) -> String {
-    let mut out = String::new();
-    // Named as in the report above: paths only when every URL is on the same server.
-    let labels = Labels::new(&crawled.outcomes);
-    let (label, width) = (|url: &str| labels.name(url), labels.width);
-    let _ = writeln!(out, "what the crawl found:");
-    if crawled.outcomes.len() <= MAX_BARS {
-        for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
-            let mut line = match &outcome.result {
-                Ok(page) => format!("{} {}", page.status, page.reason),
-                Err(_) => "ERROR".to_string(),
-            };
-            if outcome.is_ok() {
-                let links = count(found.links, "link", "links");
-                let _ = write!(line, ", {links}, {} new", found.new);
-            }
-            if let Some(last) = found.redirects.last() {
-                let redirects = count(found.redirects.len(), "redirect", "redirects");
-                let _ = write!(line, ", via {redirects} to {}", label(last));
-            }
-            let retries = found.tries.saturating_sub(found.redirects.len() + 1);
-            if retries > 0 {
-                let _ = write!(line, ", {}", count(retries, "retry", "retries"));
-            }
-            let name: String = label(&outcome.url).chars().take(width).collect();
-            let _ = writeln!(out, "  {name:width$}  {line}");
-        }
-    }
-    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
-    for outcome in &crawled.outcomes {
-        let key = match &outcome.result {
-            Ok(page) => format!("{} {}", page.status, page.reason),
-            // The kind of error, without its details: "connect failed", "timed out while …".
-            Err(e) => e
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        };
-        *by_outcome.entry(key).or_default() += 1;
-    }
-    let counts: Vec<String> = by_outcome
-        .iter()
-        .map(|(key, n)| format!("{n} x {key}"))
-        .collect();
-    let found = &crawled.found;
-    let total = |f: fn(&Found) -> usize| found.iter().map(f).sum::<usize>();
-    let _ = writeln!(out, "  by outcome: {}", counts.join(", "));
-    let _ = writeln!(
-        out,
-        "  {} URLs; links found {}, new {}; redirects followed {}; requests made {}",
-        crawled.outcomes.len(),
-        total(|f| f.links),
-        total(|f| f.new),
-        total(|f| f.redirects.len()),
-        total(|f| f.tries),
-    );
-    out
-}
-
-/// `1 link`, `2 links`.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Every URL fails with the same runtime error (the executor could not even be created, or
-/// its reactor failed).
-fn failed_all(urls: &[String], e: io::Error) -> Crawled {
-    let outcomes = Outcome::all_failed(urls, &e);
-    let found = vec![Found::default(); outcomes.len()];
-    Crawled { outcomes, found }
 }

@@ -1,0 +1,142 @@
+//! The runtime alone: no network, just tasks that wake themselves. What does one poll cost?
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::Options;
+
+/// How many tasks, and how many times each wakes itself, in the runtime-alone benchmark.
+const SELF_WAKING_TASKS: usize = 1_000;
+const WAKES_PER_TASK: usize = 1_000;
+
+/// A future that wakes its own task once and returns `Pending`, then `Ready`: the cheapest
+/// possible trip through a runtime's wake → queue → poll cycle (tokio calls it `yield_now`).
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+async fn wake_myself(times: usize) {
+    for _ in 0..times {
+        YieldNow(false).await;
+    }
+}
+
+/// Runtimes with an executor, by name: each runs the self-waking tasks and returns the time.
+fn self_waking(runtime: &str) -> Option<Duration> {
+    let (tasks, wakes) = (SELF_WAKING_TASKS, WAKES_PER_TASK);
+    match runtime {
+        "stage4" => {
+            let mut executor = runtime::stage4::Executor::new().ok()?;
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| executor.spawn(wake_myself(wakes)))
+                .collect();
+            let started = Instant::now();
+            executor
+                .block_on(async {
+                    for handle in handles {
+                        let _ = handle.await;
+                    }
+                })
+                .ok()?;
+            Some(started.elapsed())
+        }
+        "stage5" => {
+            let mut executor = runtime::stage5::Executor::new().ok()?;
+            let handles: Vec<_> = (0..tasks)
+                .map(|_| executor.spawn(wake_myself(wakes)))
+                .collect();
+            let started = Instant::now();
+            executor.block_on(runtime::stage5::join_all(handles)).ok()?;
+            Some(started.elapsed())
+        }
+        #[cfg(feature = "tokio")]
+        "tokio" => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let started = Instant::now();
+            runtime.block_on(async {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|_| tokio::spawn(wake_myself(wakes)))
+                    .collect();
+                for handle in handles {
+                    let _ = handle.await;
+                }
+            });
+            Some(started.elapsed())
+        }
+        _ => None,
+    }
+}
+
+/// The runtime-alone rows: polls per second, median of the runs, each run in a fresh child.
+pub fn runtime_only(options: &Options) -> Vec<String> {
+    let mut rows = Vec::new();
+    for runtime in ["stage4", "stage5", "tokio"] {
+        if !options.wanted(runtime) {
+            continue;
+        }
+        let mut times = Vec::new();
+        for _ in 0..options.reps {
+            let Ok(exe) = std::env::current_exe() else {
+                break;
+            };
+            let Ok(output) = Command::new(exe)
+                .args(["--runtime-child", runtime])
+                .output()
+            else {
+                break;
+            };
+            let text = String::from_utf8_lossy(&output.stdout);
+            if let Some(us) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("RESULT "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                times.push(Duration::from_micros(us));
+            }
+        }
+        if times.is_empty() {
+            continue;
+        }
+        times.sort();
+        let polls = (SELF_WAKING_TASKS * (WAKES_PER_TASK + 1)) as f64;
+        let per_second = |d: Duration| polls / d.as_secs_f64() / 1e6;
+        let row = format!(
+            "| {runtime}: {SELF_WAKING_TASKS} tasks x {WAKES_PER_TASK} self-wakes | {:.1} M/s ({:.1}–{:.1}) |",
+            per_second(times[times.len() / 2]),
+            per_second(times[times.len() - 1]),
+            per_second(times[0]),
+        );
+        println!("{row}");
+        rows.push(row);
+    }
+    rows
+}
+
+pub fn runtime_child(args: &[String]) -> ExitCode {
+    match args.first().and_then(|runtime| self_waking(runtime)) {
+        Some(time) => {
+            println!("RESULT {}", time.as_micros());
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("--runtime-child: unknown runtime {args:?}");
+            ExitCode::from(2)
+        }
+    }
+}
