@@ -196,13 +196,20 @@ pub fn targets<E>(args: &Args<E>) -> Result<(Vec<String>, Option<Site>), String>
 /// the built-in site (target `site`) and `mio` itself — unless `RUST_LOG` names them
 /// (`RUST_LOG=trace,site=debug`): a directive that names a module beats the default level.
 pub fn init_logging() {
-    let _ = env_logger::Builder::new()
+    let _ = logger(&std::env::var("RUST_LOG").unwrap_or_default()).try_init();
+}
+
+/// The logger [`init_logging`] installs, for `filters` in `RUST_LOG`'s syntax (the tests
+/// install it with a buffer as its target, to check the recipe).
+pub fn logger(filters: &str) -> env_logger::Builder {
+    let mut builder = env_logger::Builder::new();
+    builder
         .filter_level(log::LevelFilter::Warn)
         .filter_module("site", log::LevelFilter::Warn)
         .filter_module("mio", log::LevelFilter::Warn)
-        .parse_env("RUST_LOG")
-        .format_timestamp_micros()
-        .try_init();
+        .parse_filters(filters)
+        .format_timestamp_micros();
+    builder
 }
 
 #[cfg(test)]
