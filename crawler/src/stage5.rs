@@ -493,3 +493,10 @@ fn restart(timeline: &RefCell<Timeline>) {
         ..Timeline::start()
     };
 }
+
+/// One request on the stage 5 runtime, outside any crawl: what `examples/toolkit.rs` awaits to
+/// show the tools one at a time. Must run inside `Executor::block_on`.
+pub async fn get(url: &str) -> Result<Page, FetchError> {
+    let timeline = RefCell::new(Timeline::start());
+    fetch(&Url::parse(url)?, &timeline).await
+}
