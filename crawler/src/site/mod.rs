@@ -19,11 +19,15 @@
 //! Every connection walks the same three states: `Reading` its request head, `Waiting` for its
 //! timer, `Writing` the response; then the site closes it (HTTP/1.0, `Connection: close`).
 //! A per-request `?delay_ms=N` overrides the delay, so a demo can make answers arrive out of
-//! order: `/3?delay_ms=50`.
+//! order: `/3?delay_ms=50`. `HEAD` gets the head `GET` would get; other methods get `405`. A
+//! client that has not sent its whole request head within [`SiteConfig::head_timeout`] (10 s)
+//! gets `408` instead, so an idle or trickling client cannot hold a connection for long.
 //!
 //! Every log line, in every file here, names the target `"site"` rather than its module path:
 //! [`init_logging`](crate::cli::init_logging) leaves that target out of `RUST_LOG=trace`, so
-//! a crawl's trace shows the crawler, not the site it runs against.
+//! a crawl's trace shows the crawler, not the site it runs against. Its warnings still show;
+//! running out of file descriptors is one, said once when `accept` starts failing and once
+//! when it works again.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -44,8 +48,12 @@ use server::{LISTENER, Server, WAKER, listen};
 /// The delay before each response when nothing else is configured.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
 
-/// The longest delay the site accepts, from its configuration or from `?delay_ms=`.
+/// The longest delay the site accepts, from its configuration or from `?delay_ms=`; also the
+/// longest [`SiteConfig::head_timeout`].
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
+/// How long a client may take to send its request head when nothing else is configured.
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // The public API
@@ -60,6 +68,10 @@ pub struct SiteConfig {
     pub delay: Duration,
     /// How many pages the link graph covers: `/` and `/1` … `/{pages-1}`.
     pub pages: usize,
+    /// How long a client may take, from the moment it is accepted, to send its whole request
+    /// head (capped at [`MAX_DELAY`]). A client still sending then — idle, or trickling one
+    /// header line at a time — gets `408 Request Timeout` and is closed.
+    pub head_timeout: Duration,
 }
 
 impl Default for SiteConfig {
@@ -68,6 +80,7 @@ impl Default for SiteConfig {
             port: 0,
             delay: DEFAULT_DELAY,
             pages: 10,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
         }
     }
 }
@@ -101,6 +114,7 @@ impl Site {
     /// Like [`Site::start`], on the address `ip`: `0.0.0.0` lets a whole room share one site.
     pub fn start_on(ip: IpAddr, mut config: SiteConfig) -> io::Result<Site> {
         config.delay = config.delay.min(MAX_DELAY);
+        config.head_timeout = config.head_timeout.min(MAX_DELAY);
         let mut listener = listen(SocketAddr::new(ip, config.port))?;
         let addr = listener.local_addr()?;
         config.port = addr.port();

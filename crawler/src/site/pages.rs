@@ -34,6 +34,8 @@ pub(super) struct Reply {
     pub(super) status: u16,
     content_type: &'static str,
     body: String,
+    /// For `HEAD`: the head `GET` would get, its Content-Length included, without the body.
+    head_only: bool,
     pub(super) delay: Duration,
 }
 
@@ -44,13 +46,31 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: format!("{status} {}: {detail}\n", reason(status)),
+            head_only: false,
             delay,
         }
     }
 
+    /// The answer to a client that did not send its whole request head within `timeout`.
+    pub(super) fn timed_out(timeout: Duration) -> Reply {
+        let detail = format!("no complete request head within {timeout:?}");
+        Reply::error(
+            format!("no request head in {timeout:?}"),
+            408,
+            &detail,
+            Duration::ZERO,
+        )
+    }
+
     pub(super) fn into_bytes(self) -> Vec<u8> {
+        // A 405 must say which methods would have worked.
+        let allow = if self.status == 405 {
+            "Allow: GET, HEAD\r\n"
+        } else {
+            ""
+        };
         let mut bytes = format!(
-            "HTTP/1.0 {} {}\r\nServer: looplab-site\r\nContent-Type: {}\r\n\
+            "HTTP/1.0 {} {}\r\nServer: looplab-site\r\n{allow}Content-Type: {}\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n",
             self.status,
             reason(self.status),
@@ -58,7 +78,9 @@ impl Reply {
             self.body.len()
         )
         .into_bytes();
-        bytes.extend_from_slice(self.body.as_bytes());
+        if !self.head_only {
+            bytes.extend_from_slice(self.body.as_bytes());
+        }
         bytes
     }
 }
@@ -69,6 +91,7 @@ fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         _ => "Unknown",
     }
 }
@@ -82,7 +105,9 @@ pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
         Ok(httparse::Status::Complete(_)) => {
             let method = request.method.unwrap_or_default();
             let target = request.path.unwrap_or_default();
-            Some(route(method, target, config))
+            let mut reply = route(method, target, config);
+            reply.head_only = method == "HEAD";
+            Some(reply)
         }
         Ok(httparse::Status::Partial) if head.len() <= MAX_HEAD_BYTES => None,
         Ok(httparse::Status::Partial) => Some(bad("request head too large")),
@@ -97,8 +122,9 @@ pub(super) enum Page {
     Number(u64),
 }
 
-/// Routes one request: `GET /` and `GET /N` are pages, anything else is an error. Every answer
-/// waits the same delay, the site's or the request's own `?delay_ms=N`.
+/// Routes one request: `GET /` and `GET /N` are pages, anything else is an error; `HEAD` gets
+/// what `GET` would get. Every answer waits the same delay, the site's or the request's own
+/// `?delay_ms=N`.
 fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let request = format!("{method} {target}");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -119,8 +145,8 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
         }
     }
 
-    if method != "GET" {
-        return Reply::error(request, 405, "the site only answers GET", delay);
+    if method != "GET" && method != "HEAD" {
+        return Reply::error(request, 405, "the site answers GET and HEAD only", delay);
     }
     let Some(page) = parse_page(path) else {
         return Reply::error(request, 404, &format!("no page at {path}"), delay);
@@ -130,6 +156,7 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
         status: 200,
         content_type: "text/html; charset=utf-8",
         body: page_html(page, config.pages),
+        head_only: false,
         delay,
     }
 }

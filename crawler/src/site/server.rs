@@ -1,8 +1,9 @@
 //! The site's event loop: one `mio::Poll` on the site's thread that accepts connections,
 //! reads each request head, holds the connection until its delay is over, writes the answer
 //! and closes it. Timers live in a heap; the earliest deadline is `poll`'s timeout, so a
-//! thousand waiting connections cost no thread and no busy loop. What each answer *says* is
-//! decided in `pages.rs`; this file only moves bytes and keeps time.
+//! thousand waiting connections cost no thread and no busy loop. The same heap bounds how long
+//! a client may take to send its request head, and paces `accept` when it fails. What each
+//! answer *says* is decided in `pages.rs`; this file only moves bytes and keeps time.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -17,7 +18,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use socket2::{Domain, Socket, Type};
 
-use super::pages::answer;
+use super::pages::{Reply, answer};
 use super::{Shared, SiteConfig};
 
 /// How many connections may wait in the kernel's queue before the loop accepts them.
@@ -25,6 +26,10 @@ const BACKLOG: i32 = 4096;
 
 /// After a failed `accept` (most likely: out of file descriptors), try again this much later.
 const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The OS error numbers for "out of file descriptors": `ENFILE` (the system) and `EMFILE` (this
+/// process) on Linux, macOS and the BSDs, and Windows' `WSAEMFILE`.
+const OUT_OF_DESCRIPTORS: [i32; 3] = [23, 24, 10024];
 
 /// The token of the listening socket. Connections get tokens from 2 upward, never reused.
 pub(super) const LISTENER: Token = Token(0);
@@ -52,9 +57,12 @@ pub(super) struct Server {
     /// The open connections by token number. Tokens are never reused, so an event or a timer
     /// for a connection that is already gone finds nothing here and is ignored.
     conns: HashMap<usize, Conn>,
-    /// Timers, earliest first: (when, token). A due connection token means "answer now"; a due
-    /// `LISTENER` means "try accepting again".
+    /// Timers, earliest first: (when, token). A due `LISTENER` means "try accepting again". A
+    /// due connection token means "your time is up" — for its request head, or its delay —
+    /// and the connection's state says which; a timer it has outlived is ignored.
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Failed `accept`s, so the log tells of a run of them once rather than every 10 ms.
+    accept_failures: AcceptFailures,
     next_id: usize,
     /// Scratch space for reads.
     buf: Vec<u8>,
@@ -70,10 +78,10 @@ struct Conn {
 }
 
 enum State {
-    /// Collecting the request head.
-    Reading { head: Vec<u8> },
-    /// The response is ready; a timer will wake the connection when it is due.
-    Waiting { response: Vec<u8> },
+    /// Collecting the request head, which must be complete by `deadline` (a timer is set).
+    Reading { head: Vec<u8>, deadline: Instant },
+    /// The response is ready; a timer will wake the connection when it is `due`.
+    Waiting { response: Vec<u8>, due: Instant },
     /// Sending the response; `sent` bytes are already out.
     Writing { response: Vec<u8>, sent: usize },
 }
@@ -82,8 +90,8 @@ enum State {
 enum Next {
     /// Keep it until its next event.
     Keep,
-    /// Keep it, and wake it again after this delay.
-    WakeAfter(Duration),
+    /// Its request is in: count it, and wake it at this time to answer.
+    AnswerAt(Instant),
     /// Close it; the text says why, for the log.
     Close(String),
 }
@@ -104,6 +112,7 @@ impl Server {
             shared,
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
+            accept_failures: AcceptFailures::default(),
             next_id: 2, // 0 and 1 are `LISTENER` and `WAKER`
             buf: vec![0; 4096],
         }
@@ -166,15 +175,27 @@ impl Server {
                     let open = self.shared.open.fetch_add(1, Ordering::SeqCst) + 1;
                     self.shared.peak.fetch_max(open, Ordering::SeqCst);
                     debug!(target: "site", "#{} accepted from {peer} ({open} open)", token.0);
+                    let deadline = Instant::now() + self.config.head_timeout;
                     let conn = Conn {
                         stream,
                         token,
                         request: "no request yet".to_string(),
-                        state: State::Reading { head: Vec::new() },
+                        state: State::Reading {
+                            head: Vec::new(),
+                            deadline,
+                        },
                     };
                     self.conns.insert(token.0, conn);
+                    self.timers.push(Reverse((deadline, token.0)));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Nobody left waiting: if `accept` was failing, the site has caught up.
+                    if let Some((lasted, tries)) = self.accept_failures.caught_up(Instant::now()) {
+                        warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
+                            lasted.as_millis());
+                    }
+                    return;
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -182,10 +203,17 @@ impl Server {
                     ) => {}
                 Err(e) => {
                     // Most likely out of file descriptors. The connections wait in the backlog,
-                    // but no new "readable" edge will come for them: retry on a timer.
-                    warn!(target: "site", "accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
-                    self.timers
-                        .push(Reverse((Instant::now() + ACCEPT_RETRY, LISTENER.0)));
+                    // but no new "readable" edge will come for them: retry on a timer — one
+                    // at a time, though every new connection fires the listener again.
+                    let now = Instant::now();
+                    if self.accept_failures.failed(now) {
+                        warn!(target: "site", "{}", accept_failed(&e, self.conns.len()));
+                    } else {
+                        trace!(target: "site", "accept failed again: {e}");
+                    }
+                    if self.accept_failures.set_retry() {
+                        self.timers.push(Reverse((now + ACCEPT_RETRY, LISTENER.0)));
+                    }
                     return;
                 }
             }
@@ -207,27 +235,36 @@ impl Server {
         self.then(id, next);
     }
 
-    /// Fires every timer that is due: answers the waiting connections, retries `accept`.
+    /// Fires every timer that is due: answers the waiting connections, answers `408` to those
+    /// whose request head is not in by its deadline, retries `accept`.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
-        while let Some(&Reverse((due, id))) = self.timers.peek() {
-            if due > now {
+        while let Some(&Reverse((when, id))) = self.timers.peek() {
+            if when > now {
                 break;
             }
             self.timers.pop();
             if id == LISTENER.0 {
+                self.accept_failures.retry_fired();
                 self.accept_all();
                 continue;
             }
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue; // the connection is gone: a stale timer
             };
-            if let State::Waiting { response } = &mut conn.state {
-                let response = std::mem::take(response);
-                conn.state = State::Writing { response, sent: 0 };
-                let next = conn.write_response(self.poll.registry());
-                self.then(id, next);
-            }
+            let response = match &mut conn.state {
+                State::Reading { deadline, .. } if *deadline <= now => {
+                    let reply = Reply::timed_out(self.config.head_timeout);
+                    conn.request = format!("{} -> {}", reply.request, reply.status);
+                    debug!(target: "site", "#{id} {}", conn.request);
+                    reply.into_bytes()
+                }
+                State::Waiting { response, due } if *due <= now => std::mem::take(response),
+                _ => continue, // a timer the connection has outlived
+            };
+            conn.state = State::Writing { response, sent: 0 };
+            let next = conn.write_response(self.poll.registry());
+            self.then(id, next);
         }
     }
 
@@ -235,12 +272,9 @@ impl Server {
     fn then(&mut self, id: usize, next: Next) {
         match next {
             Next::Keep => {}
-            Next::WakeAfter(delay) => {
+            Next::AnswerAt(due) => {
                 self.shared.requests.fetch_add(1, Ordering::SeqCst);
-                if let Some(conn) = self.conns.get(&id) {
-                    debug!(target: "site", "#{id} {}, answering in {delay:?}", conn.request);
-                }
-                self.timers.push(Reverse((Instant::now() + delay, id)));
+                self.timers.push(Reverse((due, id)));
             }
             Next::Close(why) => self.close(id, &why),
         }
@@ -271,7 +305,7 @@ impl Conn {
     /// Reads what the client sent until `WouldBlock`; once the head is complete, prepares the
     /// answer and asks to be woken when it is due.
     fn read_request(&mut self, config: &SiteConfig, buf: &mut [u8]) -> Next {
-        let State::Reading { head } = &mut self.state else {
+        let State::Reading { head, .. } = &mut self.state else {
             return Next::Keep;
         };
         let reply = loop {
@@ -288,10 +322,13 @@ impl Conn {
         };
         self.request = format!("{} -> {}", reply.request, reply.status);
         let delay = reply.delay;
+        debug!(target: "site", "#{} {}, answering in {delay:?}", self.token.0, self.request);
+        let due = Instant::now() + delay;
         self.state = State::Waiting {
             response: reply.into_bytes(),
+            due,
         };
-        Next::WakeAfter(delay)
+        Next::AnswerAt(due)
     }
 
     /// Writes as much of the response as the socket takes. Writes can be short: then wait for
@@ -321,5 +358,66 @@ impl Conn {
             }
         }
         Next::Close("answered".into())
+    }
+}
+
+/// What to log when `accept` starts failing: what happened, what the site does about it, and,
+/// for the usual cause, what the user can do.
+fn accept_failed(e: &io::Error, open: usize) -> String {
+    let doing = format!(
+        "not accepting new connections for now (retrying every {ACCEPT_RETRY:?}), \
+         still serving the {open} it holds"
+    );
+    match e.raw_os_error() {
+        Some(code) if OUT_OF_DESCRIPTORS.contains(&code) => format!(
+            "out of file descriptors ({e}): {doing}; raise the limit with `ulimit -n`, \
+             or crawl fewer URLs at once"
+        ),
+        _ => format!("accept failed ({e}): {doing}"),
+    }
+}
+
+/// A run of failed `accept`s — an episode — as the loop sees it: from the first failure until
+/// the loop has accepted every waiting connection again (the successes between failures do not
+/// end it). Out of file descriptors, a site retries 100 times a second, and every new
+/// connection fires the listener once more: this says when to log (at the start and at the end
+/// of an episode, not on every try) and keeps a single retry timer pending.
+#[derive(Debug, Default)]
+pub(super) struct AcceptFailures {
+    /// When the episode's first `accept` failed; `None` while accepting works.
+    since: Option<Instant>,
+    /// How many `accept`s failed in this episode.
+    tries: usize,
+    /// Whether a retry timer is set and has not fired yet.
+    retry_set: bool,
+}
+
+impl AcceptFailures {
+    /// An `accept` failed at `now`. True if that starts an episode: the one time to say so.
+    pub(super) fn failed(&mut self, now: Instant) -> bool {
+        self.tries += 1;
+        if self.since.is_some() {
+            return false;
+        }
+        self.since = Some(now);
+        true
+    }
+
+    /// `accept` found nobody left waiting at `now`. If that ends an episode: how long it
+    /// lasted and how many tries failed, to say so once.
+    pub(super) fn caught_up(&mut self, now: Instant) -> Option<(Duration, usize)> {
+        let since = self.since.take()?;
+        let tries = std::mem::take(&mut self.tries);
+        Some((now.saturating_duration_since(since), tries))
+    }
+
+    /// Whether to set a retry timer: true unless one is set already.
+    pub(super) fn set_retry(&mut self) -> bool {
+        !std::mem::replace(&mut self.retry_set, true)
+    }
+
+    /// The retry timer fired; the next failure may set another.
+    pub(super) fn retry_fired(&mut self) {
+        self.retry_set = false;
     }
 }

@@ -2,12 +2,14 @@
 //! way a crawler would, and the link graph is also walked without a network.
 
 use super::pages::{MAX_HEAD_BYTES, Page, links, parse_page};
+use super::server::AcceptFailures;
 use super::*;
 use socket2::{Domain, Socket, Type};
 use std::collections::{BTreeSet, VecDeque};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream as StdStream};
-use std::sync::Barrier;
+use std::process::{Command, Stdio};
+use std::sync::{Barrier, mpsc};
 use std::time::Instant;
 
 /// A response as a test sees it.
@@ -20,6 +22,16 @@ struct Got {
 fn site(delay_ms: u64) -> Site {
     let config = SiteConfig {
         delay: Duration::from_millis(delay_ms),
+        ..SiteConfig::default()
+    };
+    Site::start(config).expect("the site starts")
+}
+
+/// A site without delay whose clients must send their request head within `ms` milliseconds.
+fn impatient_site(ms: u64) -> Site {
+    let config = SiteConfig {
+        delay: Duration::ZERO,
+        head_timeout: Duration::from_millis(ms),
         ..SiteConfig::default()
     };
     Site::start(config).expect("the site starts")
@@ -181,13 +193,105 @@ fn anything_else_is_an_error() {
         assert_eq!(got.status, 404, "{target}");
         assert_eq!(content_length(&got), got.body.len());
     }
-    let post = send(site.addr(), b"POST / HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!(post.status, 405);
     let garbage = send(site.addr(), b"\x01\x02 nonsense\r\n\r\n");
     assert_eq!(garbage.status, 400);
     let bad_delay = get(site.addr(), "/3?delay_ms=soon");
     assert_eq!(bad_delay.status, 400);
     assert!(bad_delay.body.contains("delay_ms"));
+}
+
+#[test]
+fn head_gets_the_headers_of_get_and_no_body() {
+    let site = site(0);
+    for target in ["/", "/3", "/nope", "/3?delay_ms=soon"] {
+        let got = get(site.addr(), target);
+        // What `curl -I` sends.
+        let raw = format!("HEAD {target} HTTP/1.1\r\nHost: test\r\nAccept: */*\r\n\r\n");
+        let head = send(site.addr(), raw.as_bytes());
+        assert_eq!(
+            head.head, got.head,
+            "HEAD {target}: the same status and headers"
+        );
+        assert_eq!(head.body, "", "HEAD {target}: no body");
+        assert_eq!(content_length(&head), got.body.len(), "HEAD {target}");
+    }
+    assert_eq!(site.requests(), 8);
+}
+
+#[test]
+fn other_methods_get_405_with_allow() {
+    let site = site(0);
+    for method in ["POST", "PUT", "DELETE", "OPTIONS", "get"] {
+        let raw = format!("{method} / HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+        let got = send(site.addr(), raw.as_bytes());
+        assert_eq!(got.status, 405, "{method}");
+        assert!(
+            got.head.contains("\r\nAllow: GET, HEAD\r\n"),
+            "{method}: {}",
+            got.head
+        );
+        assert_eq!(content_length(&got), got.body.len(), "{method}");
+    }
+}
+
+#[test]
+fn an_idle_client_gets_408_and_others_are_served_meanwhile() {
+    let site = impatient_site(250);
+    let addr = site.addr();
+    let silent = connect(addr);
+    let half = connect(addr);
+    (&half).write_all(b"GET /1 HT").unwrap();
+    wait_until("both are accepted", || site.open_connections() == 2);
+
+    // While those two hold their connections, the site serves everyone else.
+    assert_eq!(get(addr, "/2").status, 200);
+    for stream in [silent, half] {
+        let got = read_response(stream);
+        assert_eq!(got.status, 408);
+        assert_eq!(content_length(&got), got.body.len());
+    }
+    wait_until("every connection is closed", || {
+        site.open_connections() == 0
+    });
+    assert_eq!(get(addr, "/3").status, 200);
+    assert_eq!(
+        site.requests(),
+        2,
+        "a request that never arrived is not counted"
+    );
+}
+
+#[test]
+fn a_client_trickling_its_head_is_cut_off() {
+    let site = impatient_site(300);
+    let stream = connect(site.addr());
+    (&stream).write_all(b"GET / HTTP/1.0\r\n").unwrap();
+    wait_until("the client is accepted", || site.open_connections() == 1);
+
+    // A header line every 100 ms: each comes well within the limit, the head as a whole
+    // never ends. (30 lines stay under the header count that would get a 400.)
+    for n in 0..30 {
+        if site.open_connections() == 0 {
+            break;
+        }
+        let line = format!("X-Trickle-{n}: one more line\r\n");
+        if (&stream).write_all(line.as_bytes()).is_err() {
+            break; // the site is gone: the lines after its answer were reset
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    wait_until("the site let the trickling client go", || {
+        site.open_connections() == 0
+    });
+    // It says why, unless the reset caused by the lines sent after the answer wiped that out.
+    let mut answer = Vec::new();
+    let _ = (&stream).read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.0 408 "),
+        "{answer}"
+    );
+    assert_eq!(site.requests(), 0);
 }
 
 #[test]
@@ -394,4 +498,151 @@ fn dropping_the_site_stops_it() {
         site.addr()
     };
     assert!(StdStream::connect(addr).is_err(), "the port still accepts");
+}
+
+#[test]
+fn a_run_of_failed_accepts_is_one_episode_with_one_retry_timer() {
+    let mut failures = AcceptFailures::default();
+    let start = Instant::now();
+    let at = |ms| start + Duration::from_millis(ms);
+    assert_eq!(
+        failures.caught_up(at(0)),
+        None,
+        "no episode, nothing to say"
+    );
+
+    assert!(
+        failures.failed(at(0)),
+        "the first failure starts an episode"
+    );
+    assert!(failures.set_retry());
+    for ms in 1..1000 {
+        assert!(!failures.failed(at(ms)), "a failure within the episode");
+        // The listener fires for every new connection; the retry timer stays the one.
+        assert!(!failures.set_retry());
+    }
+    failures.retry_fired();
+    assert!(
+        failures.set_retry(),
+        "the timer fired: the next failure sets another"
+    );
+    assert_eq!(
+        failures.caught_up(at(1500)),
+        Some((Duration::from_millis(1500), 1000))
+    );
+    assert_eq!(failures.caught_up(at(1600)), None, "said once");
+
+    assert!(failures.failed(at(2000)), "a new episode");
+    assert_eq!(
+        failures.caught_up(at(2010)),
+        Some((Duration::from_millis(10), 1))
+    );
+}
+
+/// The child half of `running_out_of_descriptors_is_logged_once_per_episode`: a site that logs
+/// the way every example does (`cli::init_logging`: warnings and up), serving until the
+/// parent closes our stdin (or 30 s have passed). The parent runs it under a low open-file
+/// limit.
+#[test]
+#[ignore = "the site half of running_out_of_descriptors_is_logged_once_per_episode"]
+fn out_of_descriptors_child() {
+    if std::env::var_os("LOOPLAB_SITE_FD_CHILD").is_none() {
+        return;
+    }
+    crate::cli::init_logging();
+    let site = site(0);
+    println!("\nPORT {}", site.addr().port());
+    let (closed, stdin_closed) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = io::stdin().read_to_end(&mut Vec::new());
+        let _ = closed.send(());
+    });
+    let _ = stdin_closed.recv_timeout(Duration::from_secs(30));
+    site.stop();
+}
+
+/// The site's log lines from a child process, as they come.
+fn log_lines(stderr: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    lines
+}
+
+/// Collects lines until one contains `what`; returns them all, that one last.
+fn lines_until(lines: &mpsc::Receiver<String>, what: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(what);
+                seen.push(line);
+                if found {
+                    return;
+                }
+            }
+            Err(_) => panic!(
+                "no line with {what:?}; {} lines, the last ones: {:#?}",
+                seen.len(),
+                &seen[seen.len().saturating_sub(3)..]
+            ),
+        }
+    }
+}
+
+/// A site out of file descriptors says so once, at the examples' default log level, keeps
+/// retrying quietly, and says once when it accepts again. The site runs in a child process
+/// under `ulimit -n 32`; this process connects 64 clients to it and then lets them go.
+#[cfg(unix)]
+#[test]
+fn running_out_of_descriptors_is_logged_once_per_episode() {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 32 && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args(["--exact", "site::tests::out_of_descriptors_child"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .env("LOOPLAB_SITE_FD_CHILD", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the site's process");
+    let lines = log_lines(child.stderr.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port: u16 = (&mut stdout)
+        .map_while(Result::ok)
+        .find_map(|line| line.split_once("PORT ")?.1.parse().ok())
+        .expect("the child's port");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
+    // The kernel completes every connect; the site accepts what its limit lets it.
+    let clients: Vec<StdStream> = (0..64).map(|_| connect(addr)).collect();
+    let mut seen = Vec::new();
+    lines_until(&lines, "out of file descriptors", &mut seen);
+    thread::sleep(Duration::from_millis(200)); // the site retries meanwhile, quietly
+    drop(clients); // the site closes its side of them, and accepts again
+    lines_until(&lines, "accepting again", &mut seen);
+
+    drop(child.stdin.take()); // the child stops its site and exits
+    stdout.for_each(drop); // what the test harness says, up to the end
+    let status = child.wait().expect("the child exits");
+    assert!(status.success(), "{status}");
+
+    assert_eq!(
+        seen.len(),
+        2,
+        "one line to start the episode, one to end it: {seen:#?}"
+    );
+    assert!(seen[0].contains("ulimit -n"), "{}", seen[0]);
+    let tries: usize = seen[1]
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count of tries in {:?}", seen[1]));
+    assert!(tries > 1, "{}", seen[1]);
 }
