@@ -41,18 +41,11 @@ mod diff;
 #[allow(dead_code)]
 mod source;
 
-use source::{HUNK_MARK, Hunk, Spot, dedent, hunks, read, root};
+use diff::hunk;
+use source::{HUNK_MARK, Hunk, hunks, read, root};
 
 /// The shortest and the longest a hunk may be, in lines.
 const LINES: std::ops::RangeInclusive<usize> = 20..=40;
-
-/// The hunk of `old` against `new`, as NOTES.md must show it.
-fn hunk(old: &Spot, new: &Spot) -> Result<Vec<String>, String> {
-    let (old, new) = (dedent(&old.lines()?), dedent(&new.lines()?));
-    let old: Vec<&str> = old.iter().map(String::as_str).collect();
-    let new: Vec<&str> = new.iter().map(String::as_str).collect();
-    Ok(diff::unified(&old, &new))
-}
 
 /// `notes` with every hunk block replaced by the one made from the sources.
 fn blessed(notes: &str) -> String {

@@ -5,6 +5,8 @@
 
 use similar::{Algorithm, DiffOp, capture_diff_slices};
 
+use crate::source::{Spot, dedent};
+
 /// Unchanged lines kept on each side of a collapsed run.
 pub const CONTEXT: usize = 3;
 /// A run of unchanged lines is collapsed when it would hide at least this many.
@@ -35,8 +37,9 @@ fn ops(old: &[&str], new: &[&str]) -> Vec<DiffOp> {
     capture_diff_slices(Algorithm::Patience, old, new)
 }
 
-/// The rows of a side-by-side diff of `old` and `new`: a replaced block pairs its lines in
-/// order, and the longer side's rest are removed or added lines.
+/// The rows of a side-by-side diff of `old` and `new`. In a replaced block, a line is set
+/// beside the line that replaced it when the two look alike (see [`pair_up`]); the others
+/// are removed or added lines.
 pub fn rows(old: &[&str], new: &[&str]) -> Vec<Row> {
     let mut rows = Vec::new();
     let row = |kind, old, new| Row { kind, old, new };
@@ -49,18 +52,96 @@ pub fn rows(old: &[&str], new: &[&str]) -> Vec<Row> {
             DiffOp::Delete { .. } => rows.extend(o.map(|o| row(Kind::Removed, Some(o), None))),
             DiffOp::Insert { .. } => rows.extend(n.map(|n| row(Kind::Added, None, Some(n)))),
             DiffOp::Replace { .. } => {
-                let pairs = o.len().min(n.len());
-                for i in 0..o.len().max(n.len()) {
-                    rows.push(match (i < pairs, i < o.len()) {
-                        (true, _) => row(Kind::Changed, Some(o.start + i), Some(n.start + i)),
-                        (false, true) => row(Kind::Removed, Some(o.start + i), None),
-                        (false, false) => row(Kind::Added, None, Some(n.start + i)),
+                for (a, b) in pair_up(&old[o.clone()], &new[n.clone()]) {
+                    let (a, b) = (a.map(|a| o.start + a), b.map(|b| n.start + b));
+                    rows.push(match (a, b) {
+                        (Some(_), Some(_)) => row(Kind::Changed, a, b),
+                        (Some(_), None) => row(Kind::Removed, a, None),
+                        _ => row(Kind::Added, None, b),
                     });
                 }
             }
         }
     }
     rows
+}
+
+/// The lines of a replaced block, in order, as pairs: `(Some, Some)` for an old line and
+/// the new line most like it, `(Some, None)` removed, `(None, Some)` added. The pairing
+/// keeps both orders and makes the most of the likeness of the lines it pairs (a small
+/// dynamic programme over the block); two lines are alike when half their words are
+/// shared. A block too big for that (hardly ever a lesson) pairs lines by position.
+fn pair_up(old: &[&str], new: &[&str]) -> Vec<(Option<usize>, Option<usize>)> {
+    let (a, b) = (old.len(), new.len());
+    if a * b > 40_000 {
+        return (0..a.max(b))
+            .map(|i| ((i < a).then_some(i), (i < b).then_some(i)))
+            .collect();
+    }
+    let (bags_a, bags_b): (Vec<_>, Vec<_>) = (
+        old.iter().map(|l| bag(l)).collect(),
+        new.iter().map(|l| bag(l)).collect(),
+    );
+    // score[i][j]: the best total likeness pairing old[i..] with new[j..].
+    let mut score = vec![vec![0.0f32; b + 1]; a + 1];
+    for i in (0..a).rev() {
+        for j in (0..b).rev() {
+            let skip = score[i + 1][j].max(score[i][j + 1]);
+            let alike = likeness(&bags_a[i], &bags_b[j]);
+            score[i][j] = match alike >= 0.5 {
+                true => skip.max(score[i + 1][j + 1] + alike),
+                false => skip,
+            };
+        }
+    }
+    let (mut out, mut i, mut j) = (Vec::new(), 0, 0);
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    while i < a || j < b {
+        let alike = (i < a && j < b).then(|| likeness(&bags_a[i], &bags_b[j]));
+        if alike.is_some_and(|l| l >= 0.5 && score[i][j] == score[i + 1][j + 1] + l) {
+            out.append(&mut removed);
+            out.append(&mut added);
+            out.push((Some(i), Some(j)));
+            (i, j) = (i + 1, j + 1);
+        } else if j == b || (i < a && score[i][j] == score[i + 1][j]) {
+            removed.push((Some(i), None));
+            i += 1;
+        } else {
+            added.push((None, Some(j)));
+            j += 1;
+        }
+    }
+    out.append(&mut removed);
+    out.append(&mut added);
+    out
+}
+
+/// A line's words (letters, digits, `_`: no spaces, no punctuation), sorted, for
+/// [`likeness`].
+fn bag(line: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = tokens(line)
+        .into_iter()
+        .filter(|t| t.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+        .collect();
+    words.sort_unstable();
+    words
+}
+
+/// How alike two lines are, from their sorted words: twice the shared words over all.
+fn likeness(a: &[&str], b: &[&str]) -> f32 {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => (shared, i, j) = (shared + 1, i + 1, j + 1),
+        }
+    }
+    match a.len() + b.len() {
+        // Two lines of punctuation only (`}`, `});`): alike enough to pair, if nothing better.
+        0 => 0.5,
+        all => 2.0 * shared as f32 / all as f32,
+    }
 }
 
 /// Which rows a reader sees: `None` for a row hidden in a collapsed run. Each run of more
@@ -126,6 +207,15 @@ pub fn unified(old: &[&str], new: &[&str]) -> Vec<String> {
     out.into_iter().map(|l| l.trim_end().to_string()).collect()
 }
 
+/// A curated hunk as NOTES.md must show it: [`unified`] of the two anchored regions, each
+/// dedented (see `tests/hunks.rs`).
+pub fn hunk(old: &Spot, new: &Spot) -> Result<Vec<String>, String> {
+    let (old, new) = (dedent(&old.lines()?), dedent(&new.lines()?));
+    let old: Vec<&str> = old.iter().map(String::as_str).collect();
+    let new: Vec<&str> = new.iter().map(String::as_str).collect();
+    Ok(unified(&old, &new))
+}
+
 /// The words of a changed line, each marked if the other line lacks it: `(changed, text)`
 /// for the old line and for the new one. `None` when the two lines share too little for a
 /// word diff to help (then the whole line is the change).
@@ -143,7 +233,8 @@ pub fn words<'a>(old: &'a str, new: &'a str) -> Option<(Words<'a>, Words<'a>)> {
         left.extend(op.old_range().map(|i| (!equal, a[i])));
         right.extend(op.new_range().map(|i| (!equal, b[i])));
     }
-    let size = old.trim().len().max(new.trim().len()).max(1);
+    let solid = |line: &str| line.chars().filter(|c| !c.is_whitespace()).count();
+    let size = solid(old).max(solid(new)).max(1);
     (same * 2 >= size).then_some((left, right))
 }
 
