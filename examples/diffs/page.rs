@@ -77,7 +77,8 @@ struct Mark<'a> {
     new: BTreeSet<usize>,
 }
 
-/// The rows of `old` against `new`, folded, with each mark's rows outlined and captioned.
+/// The rows of `old` against `new`, folded, with each mark's rows outlined (never folded)
+/// and captioned.
 fn diff(out: &mut String, old: &[Line], new: &[Line], marks: &[&Mark]) {
     let old_text: Vec<&str> = old.iter().map(|(_, l)| l.as_str()).collect();
     let new_text: Vec<&str> = new.iter().map(|(_, l)| l.as_str()).collect();
@@ -86,18 +87,14 @@ fn diff(out: &mut String, old: &[Line], new: &[Line], marks: &[&Mark]) {
         row.old.is_some_and(|o| mark.old.contains(&old[o].0))
             || row.new.is_some_and(|n| mark.new.contains(&new[n].0))
     };
-    let spans: Vec<(usize, usize)> = marks
+    let firsts: Vec<Option<usize>> = marks
         .iter()
-        .filter_map(|mark| {
-            let first = rows.iter().position(|r| touches(r, mark))?;
-            let last = rows.iter().rposition(|r| touches(r, mark))?;
-            Some((first, last))
-        })
+        .map(|mark| rows.iter().position(|r| touches(r, mark)))
         .collect();
-    let marked = |i: usize| spans.iter().any(|&(a, b)| (a..=b).contains(&i));
+    let marked = |i: usize| marks.iter().any(|mark| touches(&rows[i], mark));
     let shown = shown(&rows, marked);
     out.push_str("<div class=\"diff\">\n");
-    let (mut i, mut open) = (0, false);
+    let mut i = 0;
     while i < rows.len() {
         if !shown[i] {
             let end = (i..rows.len()).find(|&j| shown[j]).unwrap_or(rows.len());
@@ -112,25 +109,14 @@ fn diff(out: &mut String, old: &[Line], new: &[Line], marks: &[&Mark]) {
             )
             .unwrap();
             for row in &rows[i..end] {
-                row_html(out, row, old, new);
+                row_html(out, row, old, new, false);
             }
             out.push_str("</details>\n");
             i = end;
             continue;
         }
-        // A hunk starts here: its caption, then its outline (a hunk right after another
-        // gets an outline of its own).
-        let starting: Vec<&&Mark> = marks
-            .iter()
-            .zip(&spans)
-            .filter(|(_, span)| span.0 == i)
-            .map(|(mark, _)| mark)
-            .collect();
-        if !starting.is_empty() && open {
-            out.push_str("</div>\n");
-            open = false;
-        }
-        for mark in starting {
+        // A hunk's caption goes above its first row; its rows are outlined.
+        for (mark, _) in marks.iter().zip(&firsts).filter(|(_, f)| **f == Some(i)) {
             let (n, caption) = (mark.number, inline(&mark.hunk.caption));
             writeln!(
                 out,
@@ -139,22 +125,15 @@ fn diff(out: &mut String, old: &[Line], new: &[Line], marks: &[&Mark]) {
             )
             .unwrap();
         }
-        if marked(i) && !open {
-            out.push_str("<div class=\"mark\">\n");
-            open = true;
-        }
-        row_html(out, &rows[i], old, new);
-        if open && (i + 1 == rows.len() || !marked(i + 1)) {
-            out.push_str("</div>\n");
-            open = false;
-        }
+        row_html(out, &rows[i], old, new, marked(i));
         i += 1;
     }
     out.push_str("</div>\n");
 }
 
-/// One row: line number, sign and text, old side then new side.
-fn row_html(out: &mut String, row: &Row, old: &[Line], new: &[Line]) {
+/// One row: line number, sign and text, old side then new side; `hunk`: outlined, as a
+/// line of a curated hunk.
+fn row_html(out: &mut String, row: &Row, old: &[Line], new: &[Line], hunk: bool) {
     let (kind, sign_old, sign_new) = match row.kind {
         Kind::Same => ("same", " ", " "),
         Kind::Removed => ("del", "-", ""),
@@ -166,7 +145,8 @@ fn row_html(out: &mut String, row: &Row, old: &[Line], new: &[Line]) {
         (Kind::Changed, Some((_, a)), Some((_, b))) => words(a, b),
         _ => None,
     };
-    write!(out, "<div class=\"r {kind}\">").unwrap();
+    let hunk = if hunk { " in" } else { "" };
+    write!(out, "<div class=\"r {kind}{hunk}\">").unwrap();
     for (side, line, sign, words) in [
         ("a", old_line, sign_old, emphasis.as_ref().map(|w| &w.0)),
         ("b", new_line, sign_new, emphasis.as_ref().map(|w| &w.1)),
