@@ -100,14 +100,20 @@ fn anchors(path: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `path#name` of every excerpt mark in NOTES.md, each with its stage number replaced by
-/// `N` (see [`stageless`]).
+/// `path#name` of every excerpt mark in NOTES.md, and of both sides of every hunk mark
+/// (`<!-- hunk: OLD#A NEW#B | caption: … -->`, checked by `tests/hunks.rs`), each with its
+/// stage number replaced by `N` (see [`stageless`]).
 fn quoted(notes: &str) -> BTreeSet<String> {
-    notes
+    let excerpts = notes
         .lines()
         .filter_map(|line| line.trim().strip_prefix("<!-- excerpt: "))
-        .map(|rest| stageless(rest.trim_end_matches("-->").trim()))
-        .collect()
+        .map(|rest| rest.trim_end_matches("-->").trim());
+    let hunks = notes
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("<!-- hunk: "))
+        .filter_map(|rest| rest.split_once('|'))
+        .flat_map(|(places, _caption)| places.split_whitespace());
+    excerpts.chain(hunks).map(stageless).collect()
 }
 
 /// `runtime/src/stage4/net.rs#read` and `crawler/src/stage2.rs#crawl` become
@@ -185,4 +191,8 @@ fn the_anchor_check_sees_an_unused_anchor() {
         unused(&twins, notes),
         ["runtime/src/stage5/reactor.rs#read"]
     );
+    // Either side of a curated hunk counts as quoted too.
+    let notes = "<!-- hunk: a.rs#spare b.rs#x | caption: c -->\n```diff\n```\n\
+                 <!-- excerpt: a.rs#used -->\n";
+    assert!(unused(&files, notes).is_empty());
 }

@@ -107,6 +107,7 @@ fn fetch(url: &str, deadline: Instant, timeline: &mut Timeline) -> Result<Page, 
         .write_all(&http::request(&url))
         .map_err(|e| failed(e, timeline, FetchError::Send))?;
 
+    // ANCHOR: reading
     let mut response = ResponseReader::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -126,6 +127,7 @@ fn fetch(url: &str, deadline: Instant, timeline: &mut Timeline) -> Result<Page, 
             return Ok(page);
         }
     }
+    // ANCHOR_END: reading
 }
 // ANCHOR_END: fetch
 

@@ -183,6 +183,7 @@ impl Fetcher {
     /// Callback: the socket is readable. Reads until `WouldBlock` (mio is edge-triggered:
     /// the bytes left unread now would never be announced again).
     fn read_response(&mut self, event_loop: &mut EventLoop, ready: Readiness) {
+        // ANCHOR: reading
         let mut buf = [0u8; 4096];
         loop {
             let Some(stream) = &mut self.stream else {
@@ -206,6 +207,7 @@ impl Fetcher {
                 Err(e) => return self.finish(event_loop, Err(e)),
             }
         }
+        // ANCHOR_END: reading
     }
     // ANCHOR_END: read_response
 

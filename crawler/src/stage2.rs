@@ -202,6 +202,7 @@ impl Fetcher {
                     let request = std::mem::take(request);
                     self.state = State::Sending { request, sent: 0 };
                 }
+                // ANCHOR: sending
                 (State::Sending { request, sent }, Some(stream), Some(token)) => {
                     while *sent < request.len() {
                         match stream.write(&request[*sent..]) {
@@ -227,6 +228,8 @@ impl Fetcher {
                     };
                     return Ok(Step::Wait(event_loop.when_ready(token)));
                 }
+                // ANCHOR_END: sending
+                // ANCHOR: reading
                 (State::Reading { response }, Some(stream), Some(token)) => {
                     // Read until `WouldBlock` (mio is edge-triggered: the bytes left unread now
                     // would never be announced again).
@@ -251,6 +254,7 @@ impl Fetcher {
                         }
                     }
                 }
+                // ANCHOR_END: reading
                 // The socket is gone: the fetch has ended, and a Task never resumes it again.
                 _ => {
                     return Err(FetchError::Runtime(io::Error::other(

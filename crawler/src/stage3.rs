@@ -201,6 +201,7 @@ impl Fetcher {
                     let write_all = write_all(sock, std::mem::take(request));
                     self.state = State::Sending { write_all };
                 }
+                // ANCHOR: sending
                 (State::Sending { write_all }, Some(sock)) => {
                     match yield_from(write_all, event_loop, ready.take())? {
                         Step::Wait(future) => return Ok(Step::Wait(future)),
@@ -210,10 +211,13 @@ impl Fetcher {
                     let read_all = read_all(sock, &self.timeline);
                     self.state = State::Reading { read_all };
                 }
+                // ANCHOR_END: sending
+                // ANCHOR: reading
                 // The last delegation: its waits and its page are the fetch's own.
                 (State::Reading { read_all }, Some(_)) => {
                     return yield_from(read_all, event_loop, ready.take());
                 }
+                // ANCHOR_END: reading
                 // The socket is gone: the fetch has ended, and a Task never resumes it again.
                 _ => {
                     return Err(FetchError::Runtime(io::Error::other(
@@ -425,6 +429,7 @@ impl Coroutine for ReadAll {
 }
 
 impl ReadAll {
+    // ANCHOR: read_chunks
     /// `chunk = yield from read(sock)` in a loop, with `?` for the errors of `read` and of
     /// the response.
     fn resume(
@@ -447,6 +452,7 @@ impl ReadAll {
             self.read = read(&self.sock);
         }
     }
+    // ANCHOR_END: read_chunks
 }
 // ANCHOR_END: read_all
 
