@@ -44,10 +44,12 @@
 //! at most two runs; it passes if either matches.
 //!
 //! **Blessing.** `LOOPLAB_BLESS=1 cargo test --test captures` runs every command and rewrites
-//! each block that does not match from the fresh run: lines that still match stay as they are,
-//! elisions stay where they still cover only lines that were left out before; where a changed
-//! line sits inside an elided stretch the block is written out in full there and the test
-//! fails, naming the block to elide again by hand. Read the diff of NOTES.md before you commit.
+//! each block that does not match from the fresh run, all its lines (a block shows one run:
+//! one port, one clock); blocks that match are left alone. Elisions stay where they still cover
+//! only lines that were left out before; where a changed line sits inside an elided stretch,
+//! the block is written out in full there and the test fails, naming the block to elide again
+//! by hand. Read the diff of NOTES.md before you commit, and the prose around a rewritten block:
+//! it may quote its numbers.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -514,11 +516,12 @@ fn compare(pattern: &[Shown], run: &[String]) -> Result<(), usize> {
 // ---------------------------------------------------------------------------------------------
 
 /// The lines of a block rewritten from a fresh run (`fresh`, raw), and whether a part of it
-/// needs eliding again by hand.
+/// needs eliding again by hand. Every line shown is the run's, so that a block shows one run
+/// (one port, one clock); what is kept from the block is where its elisions go.
 ///
-/// The lines the block and the run share (their longest common subsequence, normalised) stay
-/// as the block has them. Between two of them, where the block shows no elision, the run's
-/// lines replace the block's. Where it shows one elision, the block's lines before it are
+/// The lines the block and the run share (their longest common subsequence, normalised) are
+/// the fixed points. Between two of them, where the block shows no elision, the run's lines
+/// replace the block's. Where it shows one elision, the block's lines before it are
 /// replaced by as many of the run's first lines, those after it by as many of its last, and the
 /// elision keeps covering the rest. Anything else (two elisions around a changed line, fewer
 /// lines than the block showed) is written out in full and flagged.
@@ -577,7 +580,7 @@ fn reblessed(shown: &[String], fresh: &[String]) -> (Vec<String>, bool) {
                 out.extend_from_slice(run);
             }
         }
-        out.extend(shown.get(shown_at).cloned());
+        out.extend(fresh.get(fresh_at).cloned());
         (s, f) = (shown_at + 1, fresh_at + 1);
     }
     (out, flagged)
@@ -765,13 +768,13 @@ fn elisions_match_any_number_of_lines() {
 fn blessing_keeps_elisions_that_still_hold() {
     let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let bless = |shown: &[&str], fresh: &[&str]| reblessed(&lines(shown), &lines(fresh));
-    // A line that still matches stays as the block has it; a changed one is replaced.
+    // The lines are the run's; the elisions stay where they still cover what they covered.
     assert_eq!(
         bless(
             &["a 3 ms", "… b and c", "d", "e"],
             &["a 1 ms", "b", "c", "d2", "e"]
         ),
-        (lines(&["a 3 ms", "… b and c", "d2", "e"]), false)
+        (lines(&["a 1 ms", "… b and c", "d2", "e"]), false)
     );
     let fresh = ["a", "b", "c", "d2", "e"];
     assert_eq!(
