@@ -226,6 +226,9 @@ impl Executor {
                     core.poll_task(task);
                 } else if let Poll::Ready(output) = poll_as(task, future.as_mut()) {
                     trace!("block_on: main is done");
+                    // The rest of the round stays queued (their `queued` flags are set), or
+                    // the next `block_on` would never poll them.
+                    core.queue.lock().extend(batch);
                     return Ok(output);
                 }
                 if past(deadline) {
