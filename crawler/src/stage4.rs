@@ -1,18 +1,15 @@
 //! Stage 4: std `Future` + `Waker` — the fetch is an `async fn`.
 //!
-//! **New here:** `fetch` is an `async fn` and reads like stage 0's blocking `fetch`: connect,
-//! send, read until the response is complete, with `?` for every error. The compiler turns
-//! it into the state machine stage 2 wrote by hand, and each `.await` is stage 3's
-//! `yield from`. The runtime ([`runtime::stage4`]) drives it.
+//! **New here:** `fetch` reads like stage 0's blocking one — connect, send, read until the
+//! response is complete, `?` for every error — and the compiler turns it into the state
+//! machine stage 2 wrote by hand; each `.await` is stage 3's `yield from`. The runtime
+//! ([`runtime::stage4`]) drives it.
 //!
-//! **Pain removed:** no hand-written state machine, no delegation boilerplate: the code that
-//! waits looks like the code that blocks.
+//! **Pain removed:** the code that waits looks like the code that blocks.
 //!
-//! **Pain left:** there are no timers, so nothing can time out on its own: a URL that hangs
-//! holds the whole crawl until its deadline, where the executor drops every unfinished task.
-//! Nothing caps the fan-out (ten thousand URLs would open ten thousand sockets at once), and
-//! a blocking call inside a task — `Url::socket_addr` resolving a host name — freezes every
-//! other task on the thread. Stage 5 brings timeouts, a cap and `spawn_blocking`.
+//! **Pain left:** no timeouts: a URL that hangs holds the crawl until its deadline. No cap on
+//! the fan-out, and a blocking call in a task (`Url::socket_addr` resolving a host name)
+//! freezes every other task. Stage 5 brings timeouts, a cap and `spawn_blocking`.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -3,26 +3,21 @@
 //!
 //! Its rules, each with the test (in `tests.rs`) that proves it:
 //!
-//! 1. **A task sits in the ready queue at most once**: only the wake that sets its `queued`
-//!    flag pushes it (`TaskWaker`). `a_task_woken_twice_before_it_runs_is_polled_once`
-//! 2. **A task is polled only when woken, and its waker is stored again on every
-//!    `Pending`**: each poll hands it the waker, and a leaf future gives that to the reactor
-//!    each time it would block. `a_task_is_not_polled_without_a_wake`,
+//! 1. **A task sits in the ready queue at most once** (`TaskWaker`'s `queued` flag).
+//!    `a_task_woken_twice_before_it_runs_is_polled_once`
+//! 2. **A task is polled only when woken, and its waker is stored again on every `Pending`**
+//!    (a leaf future hands it to the reactor). `a_task_is_not_polled_without_a_wake`,
 //!    `the_reactor_wakes_the_waker_stored_last`
-//! 3. **The queue is re-checked before parking**: a task woken during a round must not wait
-//!    for an unrelated event (`Core::park`). `a_task_that_wakes_itself_runs_again_without_an_event`
-//! 4. **A wake from another thread interrupts `poll`**: a std `Waker` is `Send + Sync`, so the
-//!    ready queue is a `Mutex`, and a push that finds the executor parked wakes the reactor
-//!    through a `mio::Waker` (`ReadyQueue::push`). The tasks themselves never leave this
-//!    thread. `a_wake_from_another_thread_while_parked_is_not_lost`
-//! 5. **Dropping a future deregisters its source**: a task dropped at the deadline drops its
-//!    `TcpStream`, whose `Drop` removes it from the reactor.
+//! 3. **The queue is re-checked before parking** (`Core::park`).
+//!    `a_task_that_wakes_itself_runs_again_without_an_event`
+//! 4. **A wake from another thread interrupts `poll`** (`ReadyQueue::push`).
+//!    `a_wake_from_another_thread_while_parked_is_not_lost`
+//! 5. **Dropping a future deregisters its source** (`TcpStream`'s `Drop`).
 //!    `dropping_a_pending_read_deregisters_its_source`
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -46,9 +41,8 @@ pub struct Executor {
 /// What the executor, the thread's *current* executor handle and [`spawn`] share.
 struct Core {
     reactor: Rc<Reactor>,
-    /// The tasks that have not ended; a task's id is its key. A key is reused once its task
-    /// has ended, so the ready queue holds wakers, not keys: a late wake of an ended task is
-    /// told apart from the task that took its slot.
+    /// The tasks that have not ended, keyed by id. An ended task's key is reused, so the ready
+    /// queue holds wakers, not keys: a late wake is told apart from the slot's new task.
     tasks: RefCell<Slab<Task>>,
     queue: Arc<ReadyQueue>,
 }
@@ -62,7 +56,8 @@ struct Task {
 }
 // ANCHOR_END: executor
 
-/// The tasks to poll next, in wake order, each as its waker. Wakers push from any thread.
+/// The tasks to poll next, in wake order, each as its waker. A std `Waker` is `Send + Sync`, so
+/// wakers push from any thread (the tasks themselves never leave this one).
 struct ReadyQueue {
     tasks: Mutex<VecDeque<Arc<TaskWaker>>>,
     /// Set while the executor sleeps in `poll`: a push then has to interrupt it.
@@ -84,15 +79,6 @@ impl ReadyQueue {
         }
     }
 
-    /// Everything queued now, in a batch: those woken from here on wait for the next one.
-    fn take_all(&self, batch: &mut VecDeque<Arc<TaskWaker>>) {
-        std::mem::swap(&mut *self.lock(), batch);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     /// A queue of wakers cannot be left half-changed: a poisoned lock is used as is.
     fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<TaskWaker>>> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
@@ -100,11 +86,10 @@ impl ReadyQueue {
 }
 
 // ANCHOR: wake
-/// What a task's [`Waker`] points at: the task's id and the queue to put it in. `Wake` turns
-/// an `Arc<TaskWaker>` into a std `Waker` with no unsafe code.
+/// What a task's [`Waker`] points at (`Wake` makes the `Arc` a `Waker`, with no unsafe code).
 struct TaskWaker {
     id: TaskId,
-    /// In the ready queue already? A task woken twice before it runs is polled once.
+    /// In the ready queue already? Then a wake has nothing to do.
     queued: AtomicBool,
     queue: Arc<ReadyQueue>,
 }
@@ -124,7 +109,7 @@ impl Wake for TaskWaker {
 }
 
 /// A task's id, as the trace shows it; the future given to `block_on` is `main`.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 struct TaskId(Option<usize>);
 
 impl fmt::Display for TaskId {
@@ -139,9 +124,8 @@ impl fmt::Display for TaskId {
 
 // ANCHOR: current
 thread_local! {
-    /// The executor running on this thread, while [`Executor::block_on`] runs. This is how
-    /// [`spawn`] and [`TcpStream::connect`](super::TcpStream::connect) reach it without
-    /// taking it as a parameter — the "current runtime" every Rust runtime has.
+    /// The executor running on this thread, while [`Executor::block_on`] runs: how [`spawn`]
+    /// and [`TcpStream::connect`](super::TcpStream::connect) reach it without a parameter.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
 }
 
@@ -157,21 +141,15 @@ impl Drop for Enter {
 
 /// The reactor of the executor running on this thread.
 pub(crate) fn current_reactor() -> io::Result<Rc<Reactor>> {
-    CURRENT
-        .with_borrow(|core| core.as_ref().map(|core| core.reactor.clone()))
-        .ok_or_else(|| {
-            io::Error::other(
-                "no executor is running on this thread: call this inside Executor::block_on",
-            )
-        })
+    let outside = "no executor is running on this thread: call this inside Executor::block_on";
+    let Some(core) = CURRENT.with_borrow(|core| core.clone()) else {
+        return Err(io::Error::other(outside));
+    };
+    Ok(core.reactor.clone())
 }
 
 /// Spawns `future` on the executor running on this thread. Panics outside `block_on`.
-pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
+pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
     let core = CURRENT.with_borrow(|core| core.clone());
     let core = core.expect("spawn called outside Executor::block_on");
     core.spawn(future)
@@ -182,25 +160,21 @@ impl Executor {
     pub fn new() -> io::Result<Executor> {
         let reactor = Rc::new(Reactor::new()?);
         let queue = Arc::new(ReadyQueue {
-            tasks: Mutex::new(VecDeque::new()),
+            tasks: Mutex::default(),
             parked: AtomicBool::new(false),
             unpark: reactor.unparker()?,
         });
         Ok(Executor {
             core: Rc::new(Core {
                 reactor,
-                tasks: RefCell::new(Slab::new()),
+                tasks: RefCell::default(),
                 queue,
             }),
         })
     }
 
     /// Adds a task, to run when the executor runs. Dropping its handle detaches it.
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
+    pub fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
         self.core.spawn(future)
     }
 
@@ -210,8 +184,7 @@ impl Executor {
         self.run(future, None)
     }
 
-    /// `block_on` with a deadline for the whole run, where every unfinished task is dropped
-    /// (see `shutdown`). This blunt deadline is all stage 4 has: nothing can time out alone.
+    /// `block_on` with a deadline for the whole run, where every unfinished task is dropped.
     pub fn block_on_until<F: Future>(
         &mut self,
         deadline: Instant,
@@ -243,16 +216,19 @@ impl Executor {
         let past = |deadline: Option<Instant>| deadline.is_some_and(|at| Instant::now() >= at);
         let mut batch = VecDeque::new();
         loop {
-            // Poll the tasks that are ready now. Those woken meanwhile wait for the next
-            // round, after a look at the OS: a task that keeps waking itself cannot starve
-            // the sockets. The deadline is checked after every poll: a round of thousands
-            // of first polls (thousands of connects) must not run past it.
-            core.queue.take_all(&mut batch);
+            // Take the whole queue, under one lock. Those woken while this batch is polled
+            // wait for the next round, after a look at the OS: a task that keeps waking
+            // itself cannot starve the sockets. The deadline is checked after every poll: a
+            // round of thousands of first polls (thousands of connects) must not run past it.
+            std::mem::swap(&mut *core.queue.lock(), &mut batch);
             while let Some(task) = batch.pop_front() {
                 if !Arc::ptr_eq(&task, &main) {
                     core.poll_task(task);
                 } else if let Poll::Ready(output) = poll_as(task, future.as_mut()) {
                     trace!("block_on: main is done");
+                    // The rest of the round stays queued (their `queued` flags are set), or
+                    // the next `block_on` would never poll them.
+                    core.queue.lock().extend(batch);
                     return Ok(output);
                 }
                 if past(deadline) {
@@ -277,11 +253,7 @@ impl Core {
         })
     }
 
-    fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
+    fn spawn<T: 'static>(&self, future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let id = entry.key();
@@ -331,15 +303,13 @@ impl Core {
         // (by another task, or by itself) must not wait for an unrelated event. A wake from
         // another thread after this look is not lost either: it interrupts `poll`.
         self.queue.parked.store(true, Ordering::SeqCst);
-        let timeout = if !self.queue.is_empty() {
+        let timeout = if !self.queue.lock().is_empty() {
             Some(Duration::ZERO)
         } else {
             deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
         };
-        trace!(
-            "park: {} tasks, timeout {timeout:?}",
-            self.tasks.borrow().len()
-        );
+        let tasks = self.tasks.borrow().len();
+        trace!("park: {tasks} tasks, timeout {timeout:?}");
         let polled = self.reactor.poll(timeout);
         self.queue.parked.store(false, Ordering::SeqCst);
         polled
@@ -358,12 +328,10 @@ impl Core {
         let unfinished: Vec<Task> = self.tasks.borrow_mut().drain().collect();
         debug!("deadline: dropping {} unfinished tasks", unfinished.len());
         drop(unfinished);
+        let pending = "the future given to block_on_until was still pending at its deadline";
         match poll_as(main.clone(), future) {
             Poll::Ready(output) => Ok(output),
-            Poll::Pending => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the future given to block_on_until was still pending at its deadline",
-            )),
+            Poll::Pending => Err(io::Error::new(io::ErrorKind::TimedOut, pending)),
         }
     }
 }

@@ -3,16 +3,14 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-/// Where a task's output waits for its [`JoinHandle`].
+/// Where a task's output waits for its [`JoinHandle`], and the waker of whoever awaits it.
 struct JoinState<T> {
     output: Option<Result<T, JoinError>>,
     ended: bool,
-    /// The waker of whoever awaits the handle.
     waiter: Option<Waker>,
 }
 
@@ -77,10 +75,7 @@ impl<T> Future for JoinHandle<T> {
         if let Some(output) = state.output.take() {
             return Poll::Ready(output);
         }
-        assert!(
-            !state.ended,
-            "JoinHandle polled again after it gave its output"
-        );
+        assert!(!state.ended, "JoinHandle polled after it gave its output");
         // Not ended yet: store the latest waker; the task wakes it when it ends.
         state.waiter = Some(cx.waker().clone());
         Poll::Pending

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -15,11 +15,10 @@ use std::task::{Context, Poll, Waker};
 
 use log::{trace, warn};
 
-/// Where a task's output waits for its [`JoinHandle`].
+/// Where a task's output waits for its [`JoinHandle`], and the waker of whoever awaits it.
 struct JoinState<T> {
     output: Option<Result<T, JoinError>>,
     ended: bool,
-    /// The waker of whoever awaits the handle.
     waiter: Option<Waker>,
     /// [`JoinHandle::abort`] was called: the task ends the next time it is polled.
     aborted: bool,
@@ -116,10 +115,7 @@ impl<T> Future for JoinHandle<T> {
         if let Some(output) = state.output.take() {
             return Poll::Ready(output);
         }
-        assert!(
-            !state.ended,
-            "JoinHandle polled again after it gave its output"
-        );
+        assert!(!state.ended, "JoinHandle polled after it gave its output");
         // Not ended yet: store the latest waker; the task wakes it when it ends.
         state.waiter = Some(cx.waker().clone());
         Poll::Pending

@@ -1,10 +1,9 @@
 //! The leaf futures: an async `TcpStream`, and (new in stage 5) a `TcpListener`, so that a
 //! server can run on the loop too.
 //!
-//! Every operation follows one pattern: try the system call; if it would block, give the
-//! reactor the current waker and return `Pending`; when woken, try again. A `Pending` is
-//! only ever returned after a `WouldBlock`, which is what edge-triggered readiness needs:
-//! the OS announces the *next* change, so we must have seen "nothing more" first.
+//! Every operation tries the system call first, and only if it would block gives the reactor
+//! the current waker and returns `Pending`: edge-triggered readiness announces the *next*
+//! change, so a future may wait only after it has seen "nothing more".
 
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
@@ -18,10 +17,8 @@ use mio::{Interest, Token};
 use super::executor;
 use super::reactor::Reactor;
 
-/// A TCP connection whose reads and writes are futures.
-///
-/// It holds a handle to its reactor, so dropping it — when its fetch ends, or when its task
-/// is dropped at the deadline — deregisters its source and closes the socket.
+/// A TCP connection whose reads and writes are futures. It holds its reactor, so dropping it
+/// — when its fetch ends, or with its task at the deadline — deregisters its source.
 pub struct TcpStream {
     stream: mio::net::TcpStream,
     token: Token,
@@ -30,9 +27,8 @@ pub struct TcpStream {
 
 impl TcpStream {
     // ANCHOR: connect
-    /// Connects to `addr` without blocking the thread: starts a non-blocking connect (stage 1
-    /// did it by hand; mio does the same), waits until the socket is writable, then asks it
-    /// whether the connect worked. It finds the reactor as the current executor's.
+    /// Connects without blocking the thread, as stage 1 did by hand: a non-blocking connect, a
+    /// wait until writable, then the socket's own verdict. The reactor is the current executor's.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let reactor = executor::current_reactor()?;
         let mut stream = mio::net::TcpStream::connect(addr)?;
@@ -82,8 +78,7 @@ impl TcpStream {
         Ok(())
     }
 
-    /// The one pattern of every operation: the system call first; only if it would block,
-    /// the reactor gets this poll's waker, and the answer is `Pending`.
+    /// The pattern of every operation: the system call first, the reactor only if it blocks.
     fn poll_io<T>(
         &mut self,
         direction: Interest,

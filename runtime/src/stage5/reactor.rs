@@ -1,15 +1,8 @@
 //! The reactor: the `mio::Poll`, for each source the wakers of whoever waits on it, and the
 //! timers.
 //!
-//! Stage 1's loop kept a *callback* per token and ran it. The reactor keeps a *waker* per
-//! token and direction (reader, writer) and only wakes it: what happens next is up to whoever
-//! polls the future. It knows nothing of tasks, and imports nothing from the executor.
-//!
-//! - A source is registered once, for both directions. Stages 1–3 re-registered for each
-//!   wait, as the Python crawler does; edge-triggered events make that needless (the OS says
-//!   each time a source *becomes* ready), and it saves system calls. tokio does the same.
-//! - A waker is used once: an event takes it out of its slot. A future still not done stores
-//!   a fresh one on its next `Pending` ([`Reactor::wait_for`]).
+//! Stage 1's loop kept a *callback* per token and ran it; the reactor keeps a *waker* per
+//! token and direction and only wakes it. It knows nothing of tasks.
 //!
 //! New in stage 5: the [`Timers`], wakers keyed by deadline. The executor sleeps in
 //! [`poll`](Reactor::poll) no longer than until the next deadline, and `poll` wakes the
@@ -55,13 +48,12 @@ struct Waiters {
 impl Reactor {
     pub fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
-        let registry = poll.registry().try_clone()?;
         Ok(Reactor {
+            registry: poll.registry().try_clone()?,
             poll: RefCell::new(poll),
-            registry,
             events: RefCell::new(Events::with_capacity(1024)),
-            sources: RefCell::new(Slab::new()),
-            timers: RefCell::new(Timers::default()),
+            sources: RefCell::default(),
+            timers: RefCell::default(),
         })
     }
 
@@ -70,7 +62,9 @@ impl Reactor {
         mio::Waker::new(&self.registry, UNPARK)
     }
 
-    /// Registers `source` with the OS for both directions and returns its token.
+    /// Registers `source` with the OS, once for both directions, and returns its token. Stages
+    /// 1–3 re-registered for each wait; with edge-triggered events the OS says each time a
+    /// source *becomes* ready anyway, so that only cost system calls.
     pub fn add(&self, source: &mut impl Source) -> io::Result<Token> {
         let mut sources = self.sources.borrow_mut();
         let entry = sources.vacant_entry();
@@ -83,9 +77,9 @@ impl Reactor {
     }
 
     // ANCHOR: wait_for
-    /// Called by a leaf future whose system call said `WouldBlock`: `waker` is the one to
-    /// wake when the source becomes ready for `direction`. Stored again on *every* `Pending`:
-    /// the future may be polled by another task than last time.
+    /// Called by a leaf future whose system call said `WouldBlock`: `waker` is to be woken when
+    /// the source is ready for `direction`. Stored again on *every* `Pending`: a waker is used
+    /// once, and the next poll may come with another.
     pub fn wait_for(&self, token: Token, direction: Interest, waker: &Waker) {
         let mut sources = self.sources.borrow_mut();
         let Some(waiters) = sources.get_mut(token.0) else {
@@ -135,9 +129,8 @@ impl Reactor {
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {} // done, or interrupted by a signal (then with no events)
         }
         trace!("poll: {} events", events.iter().count());
         // Take the wakers out first and wake them after, with the table no longer borrowed.
@@ -146,27 +139,16 @@ impl Reactor {
         for event in events.iter() {
             let token = event.token();
             let Some(waiters) = sources.get_mut(token.0) else {
-                // The unparker (its work is done: `poll` returned), or a source removed.
-                continue;
+                continue; // the unparker (its work is done), or a source removed since
             };
             // An error or a hang-up ends both directions: whoever waits must try again and
             // see the error from the system call itself.
             let failed = event.is_error();
             if event.is_readable() || event.is_read_closed() || failed {
-                ready.extend(
-                    waiters
-                        .reader
-                        .take()
-                        .map(|waker| (token, "readable", waker)),
-                );
+                ready.extend(waiters.reader.take().map(|w| (token, "readable", w)));
             }
             if event.is_writable() || event.is_write_closed() || failed {
-                ready.extend(
-                    waiters
-                        .writer
-                        .take()
-                        .map(|waker| (token, "writable", waker)),
-                );
+                ready.extend(waiters.writer.take().map(|w| (token, "writable", w)));
             }
         }
         drop((sources, events));
@@ -179,7 +161,6 @@ impl Reactor {
         }
         // ANCHOR_END: fire_timers
         for (token, what, waker) in ready {
-            // The executor's next line says which task this woke.
             trace!("token {} {what}: wake", token.0);
             waker.wake();
         }
