@@ -22,9 +22,16 @@ fn the_toolkit_demos_show_what_they_claim() {
     let report = executor
         .block_on_until(deadline, toolkit::demos(&site, false))
         .unwrap();
-    assert_eq!(report.peak_with_semaphore, 3, "Semaphore(3): the site's peak");
+    assert_eq!(
+        report.peak_with_semaphore, 3,
+        "Semaphore(3): the site's peak"
+    );
     assert_eq!(report.completion_order, ["/1", "/2", "/3"], "as_completed");
-    assert_eq!((report.waited_done, report.cancelled), (2, 1), "wait, then cancel");
+    assert_eq!(
+        (report.waited_done, report.cancelled),
+        (2, 1),
+        "wait, then cancel"
+    );
     // A 1 s wait at one turn per 100 ms: about ten turns, however loaded the machine.
     assert!(report.spinner_frames >= 3, "{report:?}");
     assert_eq!(report.answer, 42);

@@ -70,13 +70,20 @@ impl ReadyQueue {
         trace!("wake task {}: queued", task.id);
         self.lock().push_back(task);
         // The executor sets `parked` *before* its last look at the queue, and this looks at
-        // `parked` *after* the push: either it saw this task, or this sees it parked.
-        if self.parked.load(Ordering::SeqCst) {
+        // `parked` *after* the push: either it saw this task, or this sees it parked. (A
+        // wake on the executor's own thread, from inside the reactor's `poll`, comes from
+        // an executor that is awake already: it needs no interrupt.)
+        if self.parked.load(Ordering::SeqCst) && !self.is_current() {
             trace!("the executor is parked: interrupting poll");
             if let Err(e) = self.unpark.wake() {
                 debug!("cannot interrupt poll: {e}");
             }
         }
+    }
+
+    /// Whether this is the queue of the executor running on this thread.
+    fn is_current(&self) -> bool {
+        CURRENT.with_borrow(|core| core.as_ref().is_some_and(|c| std::ptr::eq(&*c.queue, self)))
     }
 
     /// A queue of wakers cannot be left half-changed: a poisoned lock is used as is.

@@ -158,6 +158,38 @@ impl std::task::Wake for CountWakes {
 }
 
 #[test]
+fn tasks_still_queued_when_block_on_returns_are_polled_by_the_next_run() {
+    let mut executor = Executor::new().unwrap();
+    let probe = Probe::default();
+    let waiting = executor.spawn(probe.future());
+    let main_waker: Rc<std::cell::RefCell<Option<Waker>>> = Default::default();
+    let (main, other) = (main_waker.clone(), probe.clone());
+    // One task wakes `block_on`'s future and then `waiting`: both land in the same round, and
+    // the round ends with `main`, before `waiting` is polled.
+    let _waker = executor.spawn(async move {
+        yield_rounds(1).await;
+        main.borrow().clone().unwrap().wake();
+        other.wake();
+    });
+    let mut polled = false;
+    executor
+        .block_on(poll_fn(|cx| {
+            if polled {
+                return Poll::Ready(());
+            }
+            polled = true;
+            *main_waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }))
+        .unwrap();
+    probe.finish();
+    // Had `waiting` been dropped from the queue still marked as queued, no wake could queue
+    // it again: it would sit until the deadline and be cancelled there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert_eq!(executor.block_on_until(deadline, waiting).unwrap(), Ok(()));
+}
+
+#[test]
 fn a_wake_from_another_thread_while_parked_is_not_lost() {
     let mut executor = Executor::new().unwrap();
     let probe = Probe::default();
