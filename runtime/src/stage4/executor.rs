@@ -32,7 +32,6 @@ use slab::Slab;
 use super::join::{self, JoinHandle};
 use super::reactor::Reactor;
 
-// ANCHOR: executor
 /// A single-threaded executor with its own [`Reactor`].
 pub struct Executor {
     core: Rc<Core>,
@@ -54,7 +53,6 @@ struct Task {
     future: Option<Pin<Box<dyn Future<Output = ()>>>>,
     waker: Arc<TaskWaker>,
 }
-// ANCHOR_END: executor
 
 /// The tasks to poll next, in wake order, each as its waker. A std `Waker` is `Send + Sync`, so
 /// wakers push from any thread (the tasks themselves never leave this one).
@@ -129,7 +127,6 @@ impl fmt::Display for TaskId {
 }
 // ANCHOR_END: wake
 
-// ANCHOR: current
 thread_local! {
     /// The executor running on this thread, while [`Executor::block_on`] runs: how [`spawn`]
     /// and [`TcpStream::connect`](super::TcpStream::connect) reach it without a parameter.
@@ -144,7 +141,6 @@ impl Drop for Enter {
         CURRENT.set(self.0.take());
     }
 }
-// ANCHOR_END: current
 
 /// The reactor of the executor running on this thread.
 pub(crate) fn current_reactor() -> io::Result<Rc<Reactor>> {
@@ -277,7 +273,6 @@ impl Core {
         handle
     }
 
-    // ANCHOR: poll_task
     /// Polls one task that was woken.
     fn poll_task(&self, woken: Arc<TaskWaker>) {
         let TaskId(Some(id)) = woken.id else { return };
@@ -300,7 +295,6 @@ impl Core {
             }
         }
     }
-    // ANCHOR_END: poll_task
 
     // ANCHOR: park
     /// Nothing is ready: sleep in the reactor's `poll` until a socket is ready, another

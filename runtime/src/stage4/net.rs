@@ -25,7 +25,6 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    // ANCHOR: connect
     /// Connects without blocking the thread, as stage 1 did by hand: a non-blocking connect, a
     /// wait until writable, then the socket's own verdict. The reactor is the current executor's.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
@@ -56,7 +55,6 @@ impl TcpStream {
             Err(e) => Poll::Ready(Err(e)),
         }
     }
-    // ANCHOR_END: connect
 
     // ANCHOR: read
     /// Reads some bytes into `buf`; `Ok(0)` is the end of the stream.
@@ -97,7 +95,6 @@ impl TcpStream {
     }
 }
 
-// ANCHOR: drop
 impl Drop for TcpStream {
     /// Deregisters the source (and drops the wakers stored for it); then the socket closes.
     fn drop(&mut self) {
@@ -106,4 +103,3 @@ impl Drop for TcpStream {
         }
     }
 }
-// ANCHOR_END: drop

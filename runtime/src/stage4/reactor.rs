@@ -67,7 +67,6 @@ impl Reactor {
         Ok(token)
     }
 
-    // ANCHOR: wait_for
     /// Called by a leaf future whose system call said `WouldBlock`: `waker` is to be woken when
     /// the source is ready for `direction`. Stored again on *every* `Pending`: a waker is used
     /// once, and the next poll may come with another.
@@ -84,7 +83,6 @@ impl Reactor {
         *slot = Some(waker.clone());
         trace!("token {}: waits until {what}", token.0);
     }
-    // ANCHOR_END: wait_for
 
     /// Forgets a source: deregisters it and drops its wakers (a dropped stream calls this).
     pub fn remove(&self, token: Token, source: &mut impl Source) -> io::Result<()> {

@@ -24,7 +24,6 @@ struct JoinState<T> {
     aborted: bool,
 }
 
-// ANCHOR: task
 /// What the executor runs for a spawned `future`: the future, then its output to the handle.
 /// If the task is dropped before it ends (at the deadline), the guard tells the handle so.
 pub(super) fn task<F: Future + 'static>(
@@ -72,7 +71,6 @@ impl<T> Drop for Cancelled<T> {
         end(&self.0, Err(JoinError::Cancelled));
     }
 }
-// ANCHOR_END: task
 
 /// Records how the task ended (the first call wins) and wakes whoever awaits its handle.
 fn end<T>(join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinError>) {
@@ -96,7 +94,6 @@ fn end<T>(join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinError>) {
     }
 }
 
-// ANCHOR: join_handle
 /// The handle of a spawned task: awaiting it gives `Ok(output)`, or the [`JoinError`] that
 /// says why there is none. Dropping it detaches the task, which runs on;
 /// [`abort`](JoinHandle::abort) cancels it.
@@ -121,7 +118,6 @@ impl<T> Future for JoinHandle<T> {
         Poll::Pending
     }
 }
-// ANCHOR_END: join_handle
 
 impl<T> JoinHandle<T> {
     /// The task's id, as the trace shows it (`poll task 3`).

@@ -26,7 +26,6 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    // ANCHOR: connect
     /// Connects without blocking the thread, as stage 1 did by hand: a non-blocking connect, a
     /// wait until writable, then the socket's own verdict. The reactor is the current executor's.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
@@ -57,7 +56,6 @@ impl TcpStream {
             Err(e) => Poll::Ready(Err(e)),
         }
     }
-    // ANCHOR_END: connect
 
     // ANCHOR: read
     /// Reads some bytes into `buf`; `Ok(0)` is the end of the stream.
@@ -98,7 +96,6 @@ impl TcpStream {
     }
 }
 
-// ANCHOR: drop
 impl Drop for TcpStream {
     /// Deregisters the source (and drops the wakers stored for it); then the socket closes.
     fn drop(&mut self) {
@@ -107,7 +104,6 @@ impl Drop for TcpStream {
         }
     }
 }
-// ANCHOR_END: drop
 
 /// A listening socket whose `accept` is a future: the seeds' echo server, on the loop.
 /// Like a stream, it is registered with the reactor once and deregistered when dropped.
