@@ -37,7 +37,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 }
 // ANCHOR_END: crawl
 
-// ANCHOR: crawl_threads
 /// Fetches every URL at once, each on its own OS thread, and waits for them all.
 pub fn crawl_threads(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     // A process can start only so many threads, and past a point a new thread does not
@@ -86,7 +85,6 @@ fn crawl_on_threads(urls: &[String], deadline: Instant, budget: usize) -> Vec<Ou
         })
         .collect()
 }
-// ANCHOR_END: crawl_threads
 
 // ANCHOR: fetch
 /// Connects, sends the request and reads until the response is complete. Every call blocks;

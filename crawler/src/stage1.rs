@@ -61,7 +61,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 }
 // ANCHOR_END: crawl
 
-// ANCHOR: fetcher
 /// One URL's fetch. Everything that must survive from one callback to the next is a field.
 struct Fetcher {
     /// This fetcher itself, so it can hand the loop callbacks bound to it (Python's
@@ -77,7 +76,6 @@ struct Fetcher {
     response: ResponseReader,
     result: Option<Result<Page, FetchError>>,
 }
-// ANCHOR_END: fetcher
 
 impl Fetcher {
     fn new(url: &str) -> Rc<RefCell<Fetcher>> {
@@ -131,7 +129,6 @@ impl Fetcher {
     }
     // ANCHOR_END: fetch
 
-    // ANCHOR: connected
     /// Callback: the socket became writable, so the connect has completed — or failed.
     fn connected(&mut self, event_loop: &mut EventLoop, ready: Readiness) {
         let Some(stream) = &self.stream else { return };
@@ -145,9 +142,7 @@ impl Fetcher {
         self.timeline.connected();
         self.send_request(event_loop, ready);
     }
-    // ANCHOR_END: connected
 
-    // ANCHOR: send_request
     /// Writes the request; if the socket takes only part of it, waits to be writable again
     /// and comes back here. Once it is all sent, waits for the response.
     fn send_request(&mut self, event_loop: &mut EventLoop, ready: Readiness) {
@@ -177,7 +172,6 @@ impl Fetcher {
         let waiting = event_loop.modify(token, stream, Interest::READABLE, read_response);
         self.fail_if_err(event_loop, waiting);
     }
-    // ANCHOR_END: send_request
 
     // ANCHOR: read_response
     /// Callback: the socket is readable. Reads until `WouldBlock` (mio is edge-triggered:
@@ -211,7 +205,6 @@ impl Fetcher {
     }
     // ANCHOR_END: read_response
 
-    // ANCHOR: finish
     /// The end of the fetch, whatever it was: unregister and close the socket, keep the result.
     /// With nothing registered for it any more, the loop no longer waits for this fetch.
     fn finish(&mut self, event_loop: &mut EventLoop, result: Result<Page, FetchError>) {
@@ -229,7 +222,6 @@ impl Fetcher {
         self.timeline.end();
         self.result.get_or_insert(result);
     }
-    // ANCHOR_END: finish
 
     /// Ends the fetch if the loop refused a registration change.
     fn fail_if_err(&mut self, event_loop: &mut EventLoop, result: io::Result<()>) {

@@ -266,7 +266,6 @@ impl Fetcher {
     }
     // ANCHOR_END: resume
 
-    // ANCHOR: finish
     /// The end of the fetch, whatever it was: unregister and close the socket, log the result.
     fn finish(
         &mut self,
@@ -282,7 +281,6 @@ impl Fetcher {
         }
         result
     }
-    // ANCHOR_END: finish
 }
 
 // ANCHOR: connect_result

@@ -229,7 +229,6 @@ impl Fetcher {
     }
     // ANCHOR_END: resume
 
-    // ANCHOR: finish
     /// The end of the fetch, whatever it was: unregister and close the socket, log the result.
     fn finish(
         &mut self,
@@ -245,7 +244,6 @@ impl Fetcher {
         }
         result
     }
-    // ANCHOR_END: finish
 }
 
 // ANCHOR: sock
