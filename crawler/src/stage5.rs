@@ -183,7 +183,6 @@ impl Crawler {
     }
     // ANCHOR_END: run
 
-    // ANCHOR: work
     /// A worker: take a URL, fetch it, record how it ended, mark it done, and again — until
     /// it is cancelled. A fetch that fails is an error recorded for its URL, never the end
     /// of the worker.
@@ -204,7 +203,6 @@ impl Crawler {
             self.visit(&url, claim).await;
         }
     }
-    // ANCHOR_END: work
 
     /// One URL: fetch it (retries and redirects included), then queue its new links.
     async fn visit(&self, url: &str, mut claim: Claim<'_>) {
@@ -280,7 +278,6 @@ impl Crawler {
         }
     }
 
-    // ANCHOR: request
     /// One request under its own timeout: `request_timeout`, or less if the crawl's deadline
     /// comes first. At the timeout `fetch` is dropped — its socket deregistered and closed —
     /// and the timeline says what it was doing.
@@ -291,7 +288,6 @@ impl Crawler {
             Err(_) => Err(FetchError::timed_out(&timeline.borrow())),
         }
     }
-    // ANCHOR_END: request
 
     // ANCHOR: queue_links
     /// Queues the links of `page` that stay on the roots' hosts and were never seen.
@@ -348,7 +344,6 @@ impl Crawler {
     }
 }
 
-// ANCHOR: claim
 /// A URL a worker has taken from the queue. Ending it records the outcome and tells the
 /// queue `task_done`. If it is dropped without an end — its worker was cancelled or panicked
 /// in the middle of the fetch — `Drop` does both, so the URL is never lost and `join` never
@@ -380,7 +375,6 @@ impl Drop for Claim<'_> {
         }
     }
 }
-// ANCHOR_END: claim
 
 // ANCHOR: fetch
 /// Connects, sends the request and reads until the response is complete: stage 4's `fetch`,
@@ -422,7 +416,6 @@ async fn read_all(
 }
 // ANCHOR_END: read_all
 
-// ANCHOR: resolve
 /// The addresses of the URL's host. An IP address needs no lookup. A name goes to the
 /// system resolver, which *blocks* — for as long as the DNS server takes — so it runs on the
 /// blocking pool, and the loop serves every other fetch meanwhile.
@@ -460,7 +453,6 @@ async fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
     }
     Err(last_error)
 }
-// ANCHOR_END: resolve
 
 /// Where a redirect leads, if `page` is one: a 3xx status with a `Location`.
 fn redirect_location(page: &Page) -> Option<&str> {

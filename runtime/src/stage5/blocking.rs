@@ -171,7 +171,6 @@ struct Slot<T> {
     waker: Option<Waker>,
 }
 
-// ANCHOR: blocking_poll
 impl<T> Future for Blocking<T> {
     type Output = Result<T, JoinError>;
 
@@ -188,7 +187,6 @@ impl<T> Future for Blocking<T> {
         }
     }
 }
-// ANCHOR_END: blocking_poll
 
 #[cfg(test)]
 mod tests {

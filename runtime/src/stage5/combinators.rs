@@ -141,7 +141,6 @@ pub struct Wait<F: Future> {
     timer: Pin<Box<Sleep>>,
 }
 
-// ANCHOR: wait_poll
 impl<F: Future + Unpin> Future for Wait<F> {
     type Output = (Vec<F::Output>, Vec<F>);
 
@@ -169,7 +168,6 @@ impl<F: Future + Unpin> Future for Wait<F> {
         ))
     }
 }
-// ANCHOR_END: wait_poll
 
 impl<F: Future> Unpin for Wait<F> {}
 

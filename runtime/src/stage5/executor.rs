@@ -333,14 +333,12 @@ impl Core {
         let timeout = if !self.queue.lock().is_empty() {
             Some(Duration::ZERO)
         } else {
-            // ANCHOR: timer_timeout
             // Sleep no longer than until the next timer: the poll timeout *is* the timer.
             let wake_at = match (deadline, self.reactor.next_timer()) {
                 (Some(deadline), Some(timer)) => Some(deadline.min(timer)),
                 (deadline, timer) => deadline.or(timer),
             };
             wake_at.map(|at| at.saturating_duration_since(Instant::now()))
-            // ANCHOR_END: timer_timeout
         };
         let tasks = self.tasks.borrow().len();
         trace!("park: {tasks} tasks, timeout {timeout:?}");

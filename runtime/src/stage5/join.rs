@@ -130,7 +130,6 @@ impl<T> JoinHandle<T> {
         self.join.borrow().ended
     }
 
-    // ANCHOR: abort
     /// asyncio's `task.cancel()`: the task ends at its next suspension point — it is waiting
     /// now (it is not the one running), so the next time the executor picks it up it drops
     /// it instead of polling it. Awaiting the handle then gives [`JoinError::Cancelled`].
@@ -145,7 +144,6 @@ impl<T> JoinHandle<T> {
         trace!("abort task {}", self.id);
         self.waker.wake_by_ref();
     }
-    // ANCHOR_END: abort
 }
 
 /// Why a task gave no output.

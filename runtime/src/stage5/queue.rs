@@ -120,7 +120,6 @@ impl<T> Queue<T> {
         item
     }
 
-    // ANCHOR: task_done
     /// Marks one item taken with `get` as finished. When none is left unfinished, every task
     /// waiting in [`join`](Queue::join) wakes up.
     ///
@@ -150,7 +149,6 @@ impl<T> Queue<T> {
             ticket: None,
         }
     }
-    // ANCHOR_END: task_done
 
     /// How many items are in the queue (not counting those taken and still being worked on).
     pub fn len(&self) -> usize {
@@ -229,7 +227,6 @@ impl<T> Drop for Put<T> {
     }
 }
 
-// ANCHOR: get
 /// The future of [`Queue::get`].
 pub struct Get<T> {
     queue: Queue<T>,
@@ -277,7 +274,6 @@ impl<T> Drop for Get<T> {
         wake(next);
     }
 }
-// ANCHOR_END: get
 
 /// The future of [`Queue::join`].
 pub struct Join<T> {

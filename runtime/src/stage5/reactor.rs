@@ -150,14 +150,12 @@ impl Reactor {
             }
         }
         drop((sources, events));
-        // ANCHOR: fire_timers
         // The timers due by now, earliest first. One that is not due yet stays armed: a
         // timer never fires early, even if `poll` returned a little before its deadline.
         let due = self.timers.borrow_mut().take_due(Instant::now());
         if !due.is_empty() {
             trace!("poll: {} timers due", due.len());
         }
-        // ANCHOR_END: fire_timers
         for (token, what, waker) in ready {
             trace!("token {} {what}: wake", token.0);
             waker.wake();
@@ -170,7 +168,6 @@ impl Reactor {
     // ANCHOR_END: poll
 }
 
-// ANCHOR: timers
 /// The timers: whom to wake, by deadline. A `BTreeMap` keeps them sorted, so the
 /// next deadline is its first key and the due timers are a prefix of it.
 #[derive(Default)]
@@ -185,7 +182,6 @@ pub struct TimerKey {
     deadline: Instant,
     id: u64,
 }
-// ANCHOR_END: timers
 
 impl Timers {
     /// Arms a timer: `waker` is woken once `deadline` has passed.
@@ -220,7 +216,6 @@ impl Timers {
         self.wakers.keys().next().map(|key| key.deadline)
     }
 
-    // ANCHOR: take_due
     /// Takes out the timers due at `now`, earliest first, to be woken.
     pub fn take_due(&mut self, now: Instant) -> Vec<Waker> {
         let first_not_due = TimerKey {
@@ -231,7 +226,6 @@ impl Timers {
         let due = std::mem::replace(&mut self.wakers, later);
         due.into_values().collect()
     }
-    // ANCHOR_END: take_due
 
     /// How many timers are armed.
     pub fn len(&self) -> usize {

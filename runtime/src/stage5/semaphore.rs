@@ -79,7 +79,6 @@ pub struct Acquire {
     ticket: Option<u64>,
 }
 
-// ANCHOR: acquire
 impl Future for Acquire {
     type Output = Permit;
 
@@ -101,7 +100,6 @@ impl Future for Acquire {
         Poll::Pending
     }
 }
-// ANCHOR_END: acquire
 
 impl Drop for Acquire {
     /// A cancelled `acquire`: leave the line; if we had been woken for a free permit, wake

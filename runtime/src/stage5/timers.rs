@@ -51,7 +51,6 @@ pub struct Sleep {
     timer: Option<(Rc<Reactor>, TimerKey)>,
 }
 
-// ANCHOR: sleep_poll
 impl Future for Sleep {
     type Output = ();
 
@@ -84,7 +83,6 @@ impl Future for Sleep {
         Poll::Pending
     }
 }
-// ANCHOR_END: sleep_poll
 
 impl Sleep {
     /// When it is (or was) due.
@@ -99,7 +97,6 @@ impl Sleep {
     }
 }
 
-// ANCHOR: sleep_drop
 impl Drop for Sleep {
     /// A dropped timer is removed: a cancelled `sleep` (or the timer of a `timeout` whose
     /// future finished first) must not wake anyone, nor keep the loop's timeout short.
@@ -110,7 +107,6 @@ impl Drop for Sleep {
         self.disarm();
     }
 }
-// ANCHOR_END: sleep_drop
 
 /// asyncio's `wait_for(future, timeout)`: the future's output, or [`Elapsed`] if `duration`
 /// passes first — and then the future has been dropped, i.e. cancelled.
@@ -131,7 +127,6 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
     }
 }
 
-// ANCHOR: race
 /// The future of [`timeout`]: a [`select`](super::select) between the future and a [`Sleep`], written out
 /// for the one case that runs on every request. `select` boxes both sides; this boxes only
 /// the future it guards, once, and is a plain struct rather than an `async fn` (whose
@@ -167,7 +162,6 @@ impl<F: Future> Future for Timeout<F> {
         Poll::Ready(output)
     }
 }
-// ANCHOR_END: race
 
 /// The error of [`timeout`]: the time ran out, and the future was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
