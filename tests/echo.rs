@@ -155,6 +155,7 @@ fn out_of_descriptors_the_echo_server_serves_whom_it_can_then_everyone() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("how many does it hold? {said:?}"));
     assert!(held > 0 && held < clients.len(), "{said}");
+    println!("the server said: {said}");
     // Those it holds (the first to come) get their echo, and are still served while it is
     // out of descriptors: a second line comes back too.
     for (i, stream) in clients.iter_mut().enumerate().take(held) {
@@ -169,7 +170,7 @@ fn out_of_descriptors_the_echo_server_serves_whom_it_can_then_everyone() {
     for (i, mut stream) in clients.into_iter().enumerate() {
         expect_echo(&mut stream, &line(held + i));
     }
-    server.wait_for("accepting again");
+    println!("the server said: {}", server.wait_for("accepting again"));
     // And a client that comes now is served as if nothing had happened.
     let mut fresh = client(server.addr(), "a fresh client\n");
     expect_echo(&mut fresh, "a fresh client\n");

@@ -55,8 +55,11 @@ fn shortfall(need: u64, left: u64, soft: u64, hard: Option<u64>) -> Option<Short
     if need <= left {
         return None;
     }
-    // What is open now stays open: the new limit adds the shortfall to the old one.
-    let wanted = (soft + (need - left)).div_ceil(1000) * 1000;
+    // What is open now stays open: the new limit adds the shortfall to the old one, rounded
+    // up to a number a person would type.
+    let wanted = soft + (need - left);
+    let round = if wanted < 10_000 { 100 } else { 1000 };
+    let wanted = wanted.div_ceil(round) * round;
     Some(Shortfall {
         left,
         soft,
@@ -172,12 +175,12 @@ mod tests {
     fn a_shortfall_says_what_would_fit() {
         assert_eq!(shortfall(100, 100, 1024, None), None);
         let short = shortfall(2000, 1000, 1024, Some(4096)).unwrap();
-        assert_eq!((short.left, short.wanted), (1000, 3000));
+        assert_eq!((short.left, short.wanted), (1000, 2100));
         assert_eq!(
             short.limit(),
             "this process may open 1024 (ulimit -n), room for 1000 more"
         );
-        assert_eq!(short.raise(), "`ulimit -n 3000` in the shell first");
+        assert_eq!(short.raise(), "`ulimit -n 2100` in the shell first");
         let short = shortfall(40_000, 19_968, 20_000, Some(20_000)).unwrap();
         assert_eq!(short.wanted, 41_000);
         assert!(
