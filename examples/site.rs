@@ -6,8 +6,14 @@
 //!
 //! Then point any stage at it, e.g. `http://127.0.0.1:8000/`. Every 5 seconds it prints a
 //! status line if anything changed. `RUST_LOG=site=debug` logs each connection.
+//!
+//! With `--host 0.0.0.0` it listens on every interface, and prints the addresses the room can
+//! use: this machine's IPv4 addresses other than loopback, as the kernel lists them in
+//! `/proc/net/fib_trie` (Linux; elsewhere it says to use this machine's address).
 
-use std::net::IpAddr;
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
@@ -68,6 +74,43 @@ pub fn command() -> Command<Args> {
         )
 }
 
+/// What a site listening on every interface tells the room: where to point their crawlers.
+pub fn for_the_room(addr: SocketAddr, addresses: &[Ipv4Addr]) -> String {
+    let port = addr.port();
+    if addresses.is_empty() {
+        return format!(
+            "listening on all interfaces; attendees use http://<this machine's address>:{port}/\n"
+        );
+    }
+    let mut text = "listening on all interfaces; attendees use one of:\n".to_string();
+    for ip in addresses {
+        text += &format!("  http://{ip}:{port}/   (a stage: --base http://{ip}:{port})\n");
+    }
+    text
+}
+
+/// This machine's IPv4 addresses other than loopback (none when they cannot be read).
+pub fn local_addresses() -> Vec<Ipv4Addr> {
+    let table = fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    addresses_in_fib_trie(&table)
+}
+
+/// The host's own addresses in the kernel's routing table as `/proc/net/fib_trie` prints it:
+/// each `|-- a.b.c.d` line followed by `/32 host LOCAL`. Loopback left out; each address once
+/// (the table lists them twice, under `Main:` and `Local:`).
+pub fn addresses_in_fib_trie(table: &str) -> Vec<Ipv4Addr> {
+    let mut found = BTreeSet::new();
+    let mut last = None;
+    for line in table.lines().map(str::trim) {
+        if let Some(ip) = line.strip_prefix("|-- ") {
+            last = ip.parse::<Ipv4Addr>().ok();
+        } else if line.starts_with("/32 host LOCAL") {
+            found.extend(last.take().filter(|ip| !ip.is_loopback()));
+        }
+    }
+    found.into_iter().collect()
+}
+
 fn main() -> ExitCode {
     env_logger::init();
     let args = match command().parse_env() {
@@ -89,16 +132,14 @@ fn main() -> ExitCode {
         2 => "pages / and /1".to_string(),
         n => format!("pages / … /{}", n - 1),
     };
-    let listening = if site.addr().ip().is_unspecified() {
-        format!(", on every interface at port {}", site.addr().port())
-    } else {
-        String::new()
-    };
     println!(
-        "serving {} (delay {} ms, {pages}{listening}); Ctrl-C to stop",
+        "serving {} (delay {} ms, {pages}); Ctrl-C to stop",
         site.url("/"),
         config.delay.as_millis()
     );
+    if site.addr().ip().is_unspecified() {
+        print!("{}", for_the_room(site.addr(), &local_addresses()));
+    }
 
     // Every 5 s, one status line, if the counters moved.
     let mut last = (0, 0, 0);

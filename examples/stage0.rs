@@ -6,8 +6,8 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli;
-use crawler::stage0;
+use crawler::cli::{self, InFlight};
+use crawler::{limits, stage0};
 
 /// Stage 0's own option.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +25,12 @@ fn main() -> ExitCode {
     .switch("--threads", "fetch with one OS thread per URL", |args| {
         args.stage.threads = true
     });
-    cli::run(&example, |args, urls, deadline| {
+    // With threads, every URL is fetched at once, up to the threads the process can start.
+    let in_flight = |args: &cli::Args<Options>, urls: usize| match args.stage.threads {
+        false => InFlight::One,
+        true => InFlight::Every(urls.min(limits::thread_budget().map_or(urls, |n| n as usize))),
+    };
+    cli::run(&example, in_flight, |args, urls, deadline| {
         if args.stage.threads {
             stage0::crawl_threads(urls, deadline)
         } else {

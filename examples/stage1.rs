@@ -12,5 +12,7 @@ use crawler::stage1;
 fn main() -> ExitCode {
     // `()`: no options beyond the ones every stage shares.
     let example = cli::example("stage1", "readiness + callbacks on a mio event loop", ());
-    cli::run(&example, |_, urls, deadline| stage1::crawl(urls, deadline))
+    cli::run(&example, cli::every_url, |_, urls, deadline| {
+        stage1::crawl(urls, deadline)
+    })
 }

@@ -17,5 +17,7 @@ fn main() -> ExitCode {
         "Future + Task: each fetch is one hand-written state machine",
         (),
     );
-    cli::run(&example, |_, urls, deadline| stage2::crawl(urls, deadline))
+    cli::run(&example, cli::every_url, |_, urls, deadline| {
+        stage2::crawl(urls, deadline)
+    })
 }

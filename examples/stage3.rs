@@ -17,5 +17,7 @@ fn main() -> ExitCode {
         "the fetch delegates to reusable sub-coroutines (yield from)",
         (),
     );
-    cli::run(&example, |_, urls, deadline| stage3::crawl(urls, deadline))
+    cli::run(&example, cli::every_url, |_, urls, deadline| {
+        stage3::crawl(urls, deadline)
+    })
 }

@@ -16,5 +16,7 @@ fn main() -> ExitCode {
         "async fn on a hand-built reactor and executor (std Future + Waker)",
         (),
     );
-    cli::run(&example, |_, urls, deadline| stage4::crawl(urls, deadline))
+    cli::run(&example, cli::every_url, |_, urls, deadline| {
+        stage4::crawl(urls, deadline)
+    })
 }

@@ -13,13 +13,15 @@
 //! The links found on the roots' hosts are followed in every case (unless `--no-follow`).
 use std::process::ExitCode;
 
-use crawler::cli::{self, Args, Command, millis, number};
+use crawler::cli::{self, Args, Command, InFlight, number, timeout};
 use crawler::report;
 use crawler::stage5::{self, Options};
 
 fn main() -> ExitCode {
     let mut found = None;
-    let code = cli::run(&example(), |args, urls, deadline| {
+    // The workers are the cap: however many URLs, `--max-tasks` fetches at once.
+    let in_flight = |args: &Args<Options>, _| InFlight::MaxTasks(args.stage.max_tasks);
+    let code = cli::run(&example(), in_flight, |args, urls, deadline| {
         let crawled = stage5::crawl_with(roots(args, urls), deadline, &args.stage);
         found = Some(report::render_found(&crawled));
         crawled.outcomes
@@ -59,10 +61,17 @@ pub fn example() -> Command<Args<Options>> {
     .value(
         "--request-timeout-ms",
         "MS",
-        "time limit of one request",
-        |args, v| millis(v, 1).map(|t| args.stage.request_timeout = t),
+        "time limit of one request (at most a day)",
+        |args, v| timeout(v).map(|t| args.stage.request_timeout = t),
     )
     .default(|args| args.stage.request_timeout.as_millis().to_string())
+    .value(
+        "--max-pages",
+        "N",
+        "URLs the crawl may hold; new links past that are counted, not crawled",
+        |args, v| number(v, 1).map(|n| args.stage.max_pages = n),
+    )
+    .default(|args| args.stage.max_pages.to_string())
     .switch(
         "--no-follow",
         "fetch the roots only, do not follow their links",

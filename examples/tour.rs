@@ -7,8 +7,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crawler::cli;
-use crawler::report::{self, Crawl};
+use crawler::cli::{self, InFlight};
+use crawler::report::{self, Crawl, plural};
 
 fn main() -> ExitCode {
     // The same command line as every stage, with no options of its own (`()`).
@@ -25,6 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Stages 1–4 (and stage 0 --threads) start every URL at once: the most any stage needs.
+    let name = "the tour (stages 1-4)";
+    if let Err(message) = cli::fits(name, InFlight::Every(urls.len()), site.is_some()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
 
     let mut rows = Vec::new();
     for stage in crawler::stages() {
@@ -44,7 +50,7 @@ fn main() -> ExitCode {
         rows.push((stage, crawl, site_peak));
     }
 
-    println!("the tour: {} URLs per stage", urls.len());
+    println!("the tour: {} per stage", plural(urls.len(), "URL", "URLs"));
     println!(
         "  {:<18} {:<38} {:>8} {:>9} {:>6}",
         "stage", "idea", "wall ms", "in flight", "ok"

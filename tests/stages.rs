@@ -179,6 +179,11 @@ const FAILURES: &[(&str, Source, Expect)] = &[
         Source::Server(Fault::RedirectLoop),
         Expect::Status(302),
     ),
+    (
+        "empty reason phrase",
+        Source::Server(Fault::NoReason),
+        Expect::Page("no reason"),
+    ),
 ];
 
 fn failure(name: &str) -> (Source, Expect) {
@@ -341,6 +346,11 @@ macro_rules! stage_tests {
             #[test]
             fn chunked_response() {
                 case("chunked encoding");
+            }
+
+            #[test]
+            fn empty_reason_phrase() {
+                case("empty reason phrase");
             }
 
             #[test]

@@ -4,7 +4,10 @@
 //! parses its arguments with one parser (`cli/parser.rs`): a [`Command`] and its flags, and
 //! [`number`], [`millis`] and [`delay`] for the values. On top of it, [`example`] is the
 //! command line every crawl shares (the stage examples and the tour), to which a stage adds
-//! its own flags, and [`run`] the `main` of every stage example:
+//! its own flags, and [`run`] the `main` of every stage example. Before a crawl starts, [`run`]
+//! checks that the fetches it will have in flight at once fit the process's file descriptors
+//! ([`fits`]): a crawl that cannot fit is refused with what it needs and how to get it, rather
+//! than half failing with `Too many open files`.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -17,16 +20,21 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::fetch::Outcome;
-use crate::report::{self, Crawl};
+use crate::limits::{self, Shortfall};
+use crate::report::{self, Crawl, plural};
 use crate::site::{self, Site, SiteConfig};
 use crate::url::Url;
 
 mod parser;
 
-pub use parser::{Command, Parsed, Whole, delay, millis, number};
+pub use parser::{Command, Parsed, Whole, delay, millis, number, timeout};
 
 /// The crawl deadline when `--timeout-ms` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest deadline or timeout a command line accepts: a day. (Far beyond it, `Instant +
+/// Duration` overflows and panics.)
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What a crawl's command line asked for: the flags every stage shares, and the stage's own
 /// options `E` (stage 5's `Options`; `()` for a stage without any).
@@ -84,9 +92,12 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
             },
         )
         .default(|args| args.delay.as_millis().to_string())
-        .value("--timeout-ms", "MS", "the crawl's deadline", |args, v| {
-            millis(v, 1).map(|t| args.timeout = t)
-        })
+        .value(
+            "--timeout-ms",
+            "MS",
+            "the crawl's deadline (at most a day)",
+            |args, v| timeout(v).map(|t| args.timeout = t),
+        )
         .default(|args| args.timeout.as_millis().to_string())
         .value(
             "--base",
@@ -101,6 +112,13 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
         .check(|args| {
             if args.base.is_some() && !args.urls.is_empty() {
                 return Err("give either --base or URLs, not both".to_string());
+            }
+            if args.count_given && !args.urls.is_empty() {
+                return Err(
+                    "--count N crawls the first N paths of a site; with URLs, the URLs given \
+                     are the crawl (for N paths of another server: --base URL --count N)"
+                        .to_string(),
+                );
             }
             if args.delay_given && (args.base.is_some() || !args.urls.is_empty()) {
                 return Err(
@@ -117,12 +135,31 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
         )
 }
 
+/// How many fetches a crawl has in flight at once: what its file descriptors are counted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InFlight {
+    /// One at a time (stage 0).
+    One,
+    /// Every URL at once (stages 1–4, and stage 0 `--threads` up to its thread budget).
+    Every(usize),
+    /// At most `--max-tasks` (stage 5).
+    MaxTasks(usize),
+}
+
+/// The stages that start every URL at once (1–4) say so to [`run`] with this.
+pub fn every_url<E>(_: &Args<E>, urls: usize) -> InFlight {
+    InFlight::Every(urls)
+}
+
 /// The `main` of every stage example: parse the arguments, start the built-in site unless
-/// told otherwise, run `crawl` over the URLs with the deadline, print the report.
+/// told otherwise, check that the fetches `in_flight` says the stage has at once fit the
+/// process's file descriptors, run `crawl` over the URLs with the deadline, print the report.
 ///
-/// Exits 0 when every URL gave a page, 1 when some failed, 2 on a bad command line.
+/// Exits 0 when every URL gave a page, 1 when some failed, 2 on a bad command line or a crawl
+/// that cannot fit.
 pub fn run<E: Clone>(
     example: &Command<Args<E>>,
+    in_flight: fn(&Args<E>, usize) -> InFlight,
     crawl: impl FnOnce(&Args<E>, &[String], Instant) -> Vec<Outcome>,
 ) -> ExitCode {
     let args = match example.parse_env() {
@@ -137,6 +174,11 @@ pub fn run<E: Clone>(
             return ExitCode::from(2);
         }
     };
+    let fetches = in_flight(&args, urls.len());
+    if let Err(message) = fits(example.name(), fetches, site.is_some()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let started = Instant::now();
     let outcomes = crawl(&args, &urls, started + args.timeout);
     // The title names the stage's switches given, e.g. `stage0 --threads`.
@@ -155,9 +197,9 @@ pub fn run<E: Clone>(
     print!("{}", report::render(&crawl));
     if let Some(site) = site {
         println!(
-            "built-in site: {} requests, peak {} connections at once",
-            site.requests(),
-            site.peak_connections()
+            "built-in site: {}, peak {} at once",
+            plural(site.requests(), "request", "requests"),
+            plural(site.peak_connections(), "connection", "connections")
         );
         site.stop();
     }
@@ -166,6 +208,67 @@ pub fn run<E: Clone>(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Whether `in_flight` fetches fit the file descriptors this process may still open: one per
+/// fetch (its socket), two when the built-in site runs in this process (its end of each
+/// connection too). `Err` says what the crawl needs, the limit, and the ways out.
+pub fn fits(program: &str, in_flight: InFlight, built_in_site: bool) -> Result<(), String> {
+    let per_fetch = if built_in_site { 2 } else { 1 };
+    let fetches = match in_flight {
+        InFlight::One => 1,
+        InFlight::Every(n) | InFlight::MaxTasks(n) => n as u64,
+    };
+    match limits::files_fit(fetches * per_fetch) {
+        Ok(()) => Ok(()),
+        Err(short) => Err(too_many(program, in_flight, per_fetch, &short)),
+    }
+}
+
+/// What [`fits`] says when they do not.
+fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfall) -> String {
+    let fit = short.left / per_fetch;
+    let (what, n, fewer) = match in_flight {
+        InFlight::One => (
+            format!("{program} fetches one URL at a time"),
+            1,
+            String::new(),
+        ),
+        InFlight::Every(n) => (
+            format!("{program} starts all {n} fetches at once"),
+            n,
+            format!("crawl fewer URLs: {fit} fit"),
+        ),
+        InFlight::MaxTasks(n) => (
+            format!("{program} runs {n} fetches at once (--max-tasks)"),
+            n,
+            format!("lower --max-tasks: {fit} fit"),
+        ),
+    };
+    let each = if per_fetch == 2 {
+        "two file descriptors: its socket, and the built-in site's end of it (the site runs \
+         in this process)"
+    } else {
+        "a file descriptor, its socket"
+    };
+    let mut fixes = vec![fewer, format!("raise the limit: {}", short.raise())];
+    fixes.retain(|fix| !fix.is_empty());
+    if per_fetch == 2 {
+        fixes.push(
+            "run the site in another process (`cargo run --example site`, then --base \
+             http://127.0.0.1:8000): one descriptor per fetch"
+                .to_string(),
+        );
+    }
+    if let InFlight::Every(_) = in_flight {
+        fixes.push("use stage 5, whose --max-tasks caps the fetches in flight".to_string());
+    }
+    format!(
+        "{what}, and each takes {each}: {} in all, but {}. Either\n  - {}.",
+        n as u64 * per_fetch,
+        short.limit(),
+        fixes.join(";\n  - or ")
+    )
 }
 
 /// The URLs to crawl, and the built-in site if it was started for them.

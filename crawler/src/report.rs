@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::fetch::{FetchError, Outcome, Timeline};
+use crate::fetch::{FetchError, Outcome, Page, Timeline};
+use crate::limits::{LeftOut, MAX_URL_BYTES};
 
 /// Above this many URLs the report draws no bars: it lists failures, grouped by error.
 pub const MAX_BARS: usize = 50;
@@ -48,29 +49,42 @@ impl Crawl {
         peak_in_flight(&self.outcomes)
     }
 
-    /// What the same fetches would have cost one after another: the sum of their times.
+    /// What the pages that came back would have cost one after another: the sum of their
+    /// fetches' times. Failures are left out: a fetch cut off at the deadline, or refused at
+    /// once, says nothing about what fetching one after another would cost.
     pub fn one_after_another(&self) -> Duration {
-        self.outcomes.iter().map(|o| o.timeline.elapsed()).sum()
+        let pages = self.outcomes.iter().filter(|o| o.is_ok());
+        pages.map(|o| o.timeline.elapsed()).sum()
     }
 
-    /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; …`.
+    /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; one after
+    /// another: <ms> ms (<speed-up>x)`. When some failed, the comparison names the pages it
+    /// counts (`one after another, the 7 pages alone: …`); when none came back, there is none.
     pub fn summary(&self) -> String {
-        let serial = self.one_after_another();
-        // A speed-up only means something when there is more than one fetch to overlap.
-        let speedup = if self.outcomes.len() > 1 {
-            let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
-            format!(" ({ratio:.1}x)")
-        } else {
-            String::new()
-        };
-        format!(
-            "{} ok, {} failed in {} ms; peak {} in flight; one after another: {} ms{speedup}",
+        let mut line = format!(
+            "{} ok, {} failed in {} ms; peak {} in flight",
             self.ok(),
             self.failed(),
             self.wall.as_millis(),
             self.peak_in_flight(),
-            serial.as_millis(),
-        )
+        );
+        let serial = self.one_after_another();
+        let which = match (self.ok(), self.failed()) {
+            (0, _) => return line,
+            (_, 0) => String::new(),
+            (ok, _) => format!(", the {} alone", plural(ok, "page", "pages")),
+        };
+        let _ = write!(
+            line,
+            "; one after another{which}: {} ms",
+            serial.as_millis()
+        );
+        // A speed-up only means something when there is more than one fetch to overlap.
+        if self.ok() > 1 {
+            let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+            let _ = write!(line, " ({ratio:.1}x)");
+        }
+        line
     }
 }
 
@@ -96,7 +110,8 @@ pub fn peak_in_flight(outcomes: &[Outcome]) -> usize {
 /// The whole report as text.
 pub fn render(crawl: &Crawl) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {} URLs", crawl.stage, crawl.outcomes.len());
+    let urls = plural(crawl.outcomes.len(), "URL", "URLs");
+    let _ = writeln!(out, "{}: {urls}", crawl.stage);
     if crawl.outcomes.len() <= MAX_BARS {
         render_bars(crawl, &mut out);
     } else {
@@ -157,7 +172,7 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
             name = name.chars().take(width - 1).collect::<String>() + "~";
         }
         let result = match &o.result {
-            Ok(page) => format!("{} {}, {} B", page.status, page.reason, page.body.len()),
+            Ok(page) => format!("{}, {} B", status(page), page.body.len()),
             Err(e) => format!("ERROR {e}"),
         };
         let _ = writeln!(
@@ -169,7 +184,16 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
     }
 }
 
-/// `---......###` placed on the crawl's time axis.
+/// `200 OK`, or `200` when the server sent no reason phrase.
+fn status(page: &Page) -> String {
+    match page.reason.as_str() {
+        "" => page.status.to_string(),
+        reason => format!("{} {reason}", page.status),
+    }
+}
+
+/// `---......###` placed on the crawl's time axis. A failure that took no time (under a
+/// millisecond, as its line says) is one `x` where it happened, whatever the scale.
 fn bar(crawl: &Crawl, o: &Outcome) -> String {
     let wall = crawl.wall.as_secs_f64().max(1e-9);
     let col = |t: Instant| -> usize {
@@ -179,7 +203,11 @@ fn bar(crawl: &Crawl, o: &Outcome) -> String {
     let t = &o.timeline;
     let end = t.end.unwrap_or(crawl.started + crawl.wall);
     let start_col = col(t.start).min(BAR_WIDTH - 1);
-    let end_col = col(end).clamp(start_col + 1, BAR_WIDTH);
+    let end_col = if !o.is_ok() && t.elapsed() < Duration::from_millis(1) {
+        start_col + 1
+    } else {
+        col(end).clamp(start_col + 1, BAR_WIDTH)
+    };
     let mut cells = vec![' '; BAR_WIDTH];
     for (i, cell) in cells.iter_mut().enumerate().take(end_col).skip(start_col) {
         // A cell shows the phase in progress when it begins (or when the fetch began), so
@@ -263,11 +291,12 @@ pub struct Found {
 }
 
 /// A whole crawl: for each URL, in the order they were queued (the roots first), its outcome
-/// and what was found there.
+/// and what was found there; and what the crawl's limits left out.
 #[derive(Debug)]
 pub struct Crawled {
     pub outcomes: Vec<Outcome>,
     pub found: Vec<Found>,
+    pub left_out: LeftOut,
 }
 
 /// One URL of a stage 5 crawl, from the moment it is queued: how it ended, once it has.
@@ -283,7 +312,12 @@ impl Crawled {
     pub fn all_failed(urls: &[String], e: &io::Error) -> Crawled {
         let outcomes = Outcome::all_failed(urls, e);
         let found = vec![Found::default(); outcomes.len()];
-        Crawled { outcomes, found }
+        let left_out = LeftOut::default();
+        Crawled {
+            outcomes,
+            found,
+            left_out,
+        }
     }
 }
 
@@ -302,12 +336,18 @@ impl From<Vec<Record>> for Crawled {
                 })
             })
             .unzip();
-        Crawled { outcomes, found }
+        let left_out = LeftOut::default();
+        Crawled {
+            outcomes,
+            found,
+            left_out,
+        }
     }
 }
 
 /// Stage 5's part of the report, printed after the standard one: what each URL added to the
-/// crawl (links found and new, redirects, tries), then the totals and the counts by outcome.
+/// crawl (links found and new, redirects, tries), then the totals and the counts by outcome,
+/// and what the crawl's limits left out.
 pub fn render_found(crawled: &Crawled) -> String {
     let mut out = String::new();
     // Named as in the report above: paths only when every URL is on the same server.
@@ -317,20 +357,20 @@ pub fn render_found(crawled: &Crawled) -> String {
     if crawled.outcomes.len() <= MAX_BARS {
         for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
             let mut line = match &outcome.result {
-                Ok(page) => format!("{} {}", page.status, page.reason),
+                Ok(page) => status(page),
                 Err(_) => "ERROR".to_string(),
             };
             if outcome.is_ok() {
-                let links = count(found.links, "link", "links");
+                let links = plural(found.links, "link", "links");
                 let _ = write!(line, ", {links}, {} new", found.new);
             }
             if let Some(last) = found.redirects.last() {
-                let redirects = count(found.redirects.len(), "redirect", "redirects");
+                let redirects = plural(found.redirects.len(), "redirect", "redirects");
                 let _ = write!(line, ", via {redirects} to {}", label(last));
             }
             let retries = found.tries.saturating_sub(found.redirects.len() + 1);
             if retries > 0 {
-                let _ = write!(line, ", {}", count(retries, "retry", "retries"));
+                let _ = write!(line, ", {}", plural(retries, "retry", "retries"));
             }
             let name: String = label(&outcome.url).chars().take(width).collect();
             let _ = writeln!(out, "  {name:width$}  {line}");
@@ -339,7 +379,7 @@ pub fn render_found(crawled: &Crawled) -> String {
     let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
     for outcome in &crawled.outcomes {
         let key = match &outcome.result {
-            Ok(page) => format!("{} {}", page.status, page.reason),
+            Ok(page) => status(page),
             // The kind of error, without its details: "connect failed", "timed out while …".
             Err(e) => e
                 .to_string()
@@ -359,18 +399,37 @@ pub fn render_found(crawled: &Crawled) -> String {
     let _ = writeln!(out, "  by outcome: {}", counts.join(", "));
     let _ = writeln!(
         out,
-        "  {} URLs; links found {}, new {}; redirects followed {}; requests made {}",
-        crawled.outcomes.len(),
+        "  {}; links found {}, new {}; redirects followed {}; requests made {}",
+        plural(crawled.outcomes.len(), "URL", "URLs"),
         total(|f| f.links),
         total(|f| f.new),
         total(|f| f.redirects.len()),
         total(|f| f.tries),
     );
+    let left = &crawled.left_out;
+    let were = |n: usize| if n == 1 { "was" } else { "were" };
+    if left.over_max_pages > 0 {
+        let (n, max) = (left.over_max_pages, left.max_pages);
+        let links = plural(n, "new link", "new links");
+        let _ = writeln!(
+            out,
+            "  stopped at --max-pages {max}: {links} found after that {} not crawled",
+            were(n)
+        );
+    }
+    if left.too_long > 0 {
+        let links = plural(left.too_long, "link", "links");
+        let were = were(left.too_long);
+        let _ = writeln!(
+            out,
+            "  {links} longer than {MAX_URL_BYTES} bytes {were} not followed"
+        );
+    }
     out
 }
 
-/// `1 link`, `2 links`.
-fn count(n: usize, one: &str, many: &str) -> String {
+/// `1 link`, `2 links`: a count and its noun, singular or plural.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -414,10 +473,14 @@ mod tests {
             ],
         };
         assert_eq!(crawl.peak_in_flight(), 2);
-        assert_eq!(crawl.one_after_another(), Duration::from_millis(600));
+        // The pages only: the failure says nothing about fetching one after another.
+        assert_eq!(crawl.one_after_another(), Duration::from_millis(400));
         let text = render(&crawl);
         assert!(
-            text.contains("2 ok, 1 failed in 400 ms; peak 2 in flight"),
+            text.contains(
+                "2 ok, 1 failed in 400 ms; peak 2 in flight; one after another, the 2 pages \
+                 alone: 400 ms (1.0x)"
+            ),
             "{text}"
         );
         assert!(text.contains("on http://h:1"), "{text}");

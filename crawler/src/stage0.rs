@@ -53,8 +53,8 @@ fn crawl_on_threads(urls: &[String], deadline: Instant, budget: usize) -> Vec<Ou
         .map(|(i, url)| {
             if i >= budget {
                 return Err(io::Error::other(format!(
-                    "this process can start about {budget} threads (vm.max_map_count, \
-                     ulimit -u): fewer URLs, or an event-loop stage, which needs none"
+                    "this process can start about {budget} threads (ulimit -v, ulimit -u, \
+                     vm.max_map_count): fewer URLs, or an event-loop stage, which needs none"
                 )));
             }
             let url = url.clone();

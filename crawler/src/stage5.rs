@@ -33,8 +33,14 @@ use runtime::stage5::{
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
+use crate::limits::LeftOut;
 use crate::report::{Crawled, Found, Record};
 use crate::url::Url;
+
+mod options;
+
+pub use options::Options;
+use options::{may_pass, redirect_location};
 
 pub const IDEA: &str = "the toolkit: queue + workers, timeouts";
 
@@ -44,33 +50,6 @@ const GRACE: Duration = Duration::from_secs(1);
 
 /// The pause before a retry, times the number of tries so far.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
-
-/// How to crawl. The defaults are the 500 Lines crawler's.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// How many workers fetch at once: the cap on connections (`--max-tasks`).
-    pub max_tasks: usize,
-    /// How many times a request is tried before its error is final (`--max-tries`).
-    pub max_tries: usize,
-    /// How many redirects are followed from one URL (`--max-redirect`).
-    pub max_redirect: usize,
-    /// How long one request may take (`--request-timeout-ms`).
-    pub request_timeout: Duration,
-    /// Whether the links found on pages are crawled too.
-    pub follow_links: bool,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            max_tasks: 10,
-            max_tries: 4,
-            max_redirect: 10,
-            request_timeout: Duration::from_secs(5),
-            follow_links: true,
-        }
-    }
-}
 
 // ANCHOR: crawl
 /// The tour's and the stage tests' crawl: exactly `urls`, outcomes in their order, with
@@ -96,7 +75,9 @@ pub fn crawl_with(roots: &[String], deadline: Instant, options: &Options) -> Cra
     }
     // Dropping the executor drops whatever task is left: every socket is closed by now.
     drop(executor);
-    Crawled::from(crawler.records.take())
+    let mut crawled = Crawled::from(crawler.records.take());
+    crawled.left_out = crawler.left_out.take();
+    crawled
 }
 // ANCHOR_END: crawl
 
@@ -112,6 +93,8 @@ struct Crawler {
     queue: Queue<usize>,
     /// One record per URL queued, in that order; filled in when its fetch ends.
     records: RefCell<Vec<Record>>,
+    /// The links kept out by `--max-pages` and the cap on a URL's length, counted.
+    left_out: RefCell<LeftOut>,
 }
 
 impl Crawler {
@@ -127,6 +110,10 @@ impl Crawler {
             seen: RefCell::new(HashSet::new()),
             queue: Queue::new(),
             records: RefCell::new(Vec::new()),
+            left_out: RefCell::new(LeftOut {
+                max_pages: options.max_pages,
+                ..LeftOut::default()
+            }),
         };
         // Every root is queued, even twice: each URL given gets its outcome.
         for root in roots {
@@ -290,8 +277,9 @@ impl Crawler {
     }
 
     // ANCHOR: queue_links
-    /// Queues the links of `page` that stay on the roots' hosts and were never seen.
-    /// Returns how many it found (each counted once) and how many were new.
+    /// Queues the links of `page` that stay on the roots' hosts and were never seen, while the
+    /// crawl's limits admit them. Returns how many it found (each counted once) and how many
+    /// were new.
     fn queue_links(&self, base: &Url, page: &Page) -> (usize, usize) {
         let html = page
             .header("content-type")
@@ -312,7 +300,10 @@ impl Crawler {
             if !on_page.insert(link.clone()) {
                 continue;
             }
-            if self.seen.borrow_mut().insert(link.clone()) {
+            let known = self.records.borrow().len();
+            if self.seen.borrow_mut().insert(link.clone())
+                && self.left_out.borrow_mut().admit(&link, known)
+            {
                 new += 1;
                 self.add(link);
             }
@@ -452,28 +443,6 @@ async fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
         }
     }
     Err(last_error)
-}
-
-/// Where a redirect leads, if `page` is one: a 3xx status with a `Location`.
-fn redirect_location(page: &Page) -> Option<&str> {
-    match page.status {
-        301 | 302 | 303 | 307 | 308 => page.header("location"),
-        _ => None,
-    }
-}
-
-/// Whether trying again may help: the network and the server's mood, yes; a bad URL, a name
-/// that does not resolve, or a response this client cannot read, no.
-fn may_pass(e: &FetchError) -> bool {
-    matches!(
-        e,
-        FetchError::Connect(_)
-            | FetchError::Send(_)
-            | FetchError::Receive(_)
-            | FetchError::ClosedEarly
-            | FetchError::ShortBody { .. }
-            | FetchError::TimedOut { .. }
-    )
 }
 
 /// A new request on the same timeline: it keeps its start (the bar covers every try) and

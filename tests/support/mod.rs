@@ -69,10 +69,18 @@ pub enum Fault {
     Slow,
     /// `/loop`: a redirect to itself, forever.
     RedirectLoop,
+    /// `/no-reason`: `HTTP/1.0 200 ` — a status line with an empty reason phrase.
+    NoReason,
+    /// `/tree`, and every path under it: a page linking to two new pages below it, `…/a`
+    /// and `…/b` — a site without end, in breadth.
+    Tree,
+    /// `/deeper`, and every path under it: a page linking to one page below it,
+    /// `…/deeper` — a site without end, in depth, its URLs longer at every step.
+    Deeper,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 16] = [
         Fault::Reset,
         Fault::Close,
         Fault::Garbage,
@@ -86,6 +94,9 @@ impl Fault {
         Fault::HeaderFlood,
         Fault::Slow,
         Fault::RedirectLoop,
+        Fault::NoReason,
+        Fault::Tree,
+        Fault::Deeper,
     ];
 
     pub fn path(self) -> &'static str {
@@ -103,11 +114,19 @@ impl Fault {
             Fault::HeaderFlood => "/flood",
             Fault::Slow => "/slow",
             Fault::RedirectLoop => "/loop",
+            Fault::NoReason => "/no-reason",
+            Fault::Tree => "/tree",
+            Fault::Deeper => "/deeper",
         }
     }
 
+    /// The fault a path asks for: its own path, or a path under `/tree` or `/deeper`.
     fn from_path(path: &str) -> Option<Fault> {
-        Fault::ALL.into_iter().find(|f| f.path() == path)
+        let under =
+            |f: Fault| matches!(f, Fault::Tree | Fault::Deeper) && path.starts_with(f.path());
+        Fault::ALL
+            .into_iter()
+            .find(|&f| f.path() == path || under(f))
     }
 }
 
@@ -229,6 +248,20 @@ fn serve(mut conn: TcpStream, stopping: &AtomicBool) {
         Fault::RedirectLoop => {
             let _ = conn
                 .write_all(b"HTTP/1.0 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n");
+        }
+        Fault::NoReason => {
+            let _ = conn.write_all(b"HTTP/1.0 200 \r\nContent-Length: 9\r\n\r\nno reason");
+        }
+        Fault::Tree | Fault::Deeper => {
+            let below: &[&str] = match fault {
+                Fault::Tree => &["a", "b"],
+                _ => &["deeper"],
+            };
+            let links: String = below
+                .iter()
+                .map(|name| format!("<a href=\"{path}/{name}\">{name}</a>\n"))
+                .collect();
+            let _ = conn.write_all(format!("{}{links}", ok_head(links.len())).as_bytes());
         }
     }
 }

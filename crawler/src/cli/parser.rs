@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::MAX_TIMEOUT;
 use crate::site::MAX_DELAY;
 
 /// One flag of a program: it sets a field of the program's options `T`.
@@ -328,6 +329,13 @@ pub fn delay(text: &str) -> Result<Duration, String> {
     number_up_to(text, 0, max).map(Duration::from_millis)
 }
 
+/// A deadline or timeout in whole milliseconds: at least 1, at most [`MAX_TIMEOUT`] (a day).
+/// `--timeout-ms` of every crawl and stage 5's `--request-timeout-ms` are read with it.
+pub fn timeout(text: &str) -> Result<Duration, String> {
+    let max = u64::try_from(MAX_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+    number_up_to(text, 1, max).map(Duration::from_millis)
+}
+
 fn number_up_to<T: Whole>(text: &str, min: T, max: T) -> Result<T, String> {
     let too_large = || format!("{text} is too large (at most {max})");
     match text.parse::<T>() {
@@ -548,6 +556,21 @@ mod tests {
             delay("soon"),
             Err("expects a whole number, not \"soon\"".to_string())
         );
+    }
+
+    #[test]
+    fn a_timeout_is_capped_at_a_day() {
+        assert_eq!(timeout("86400000"), Ok(MAX_TIMEOUT));
+        assert_eq!(
+            timeout("86400001"),
+            Err("86400001 is too large (at most 86400000)".to_string())
+        );
+        assert!(
+            timeout("99999999999999999999")
+                .unwrap_err()
+                .contains("at most 86400000")
+        );
+        assert!(timeout("0").unwrap_err().contains("at least 1"));
     }
 
     #[test]

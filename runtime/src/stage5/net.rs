@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use log::debug;
 use mio::{Interest, Token};
+use socket2::{Domain, Socket, Type};
 
 use super::executor;
 use super::reactor::Reactor;
@@ -105,6 +106,12 @@ impl Drop for TcpStream {
     }
 }
 
+/// How many connections may wait in the kernel's queue before `accept` takes them (the OS caps
+/// it at `net.core.somaxconn`). mio's `bind` asks for 128: a burst of clients on the same
+/// loop — all connecting before the accepting task runs again — would see the rest of their
+/// handshakes dropped and retried a second, then three, then seven seconds later.
+const BACKLOG: i32 = 4096;
+
 /// A listening socket whose `accept` is a future: the seeds' echo server, on the loop.
 /// Like a stream, it is registered with the reactor once and deregistered when dropped.
 pub struct TcpListener {
@@ -114,11 +121,18 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Listens on `addr` (port 0 picks a free one). Must run inside
+    /// Listens on `addr` (port 0 picks a free one), with `SO_REUSEADDR`, so that a server
+    /// restarted at once can listen on the port its last run left in `TIME_WAIT`, and a
+    /// queue of 4096 waiting connections (`BACKLOG`). Must run inside
     /// [`Executor::block_on`](super::Executor::block_on), where the reactor is.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let reactor = executor::current_reactor()?;
-        let mut listener = mio::net::TcpListener::bind(addr)?;
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        let mut listener = mio::net::TcpListener::from_std(socket.into());
         let token = reactor.add(&mut listener)?;
         debug!("token {}: listening on {}", token.0, listener.local_addr()?);
         Ok(TcpListener {
