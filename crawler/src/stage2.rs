@@ -115,7 +115,6 @@ enum State {
 impl Coroutine for Fetcher {
     type Output = Result<Page, FetchError>;
 
-    // ANCHOR: send
     /// Python's `send`: runs the fetch to its next wait, or to its end. Whatever way it ends,
     /// with a page or with an error from any state, it ends here, through `finish`.
     fn send(&mut self, event_loop: &mut EventLoop, _: Option<Readiness>) -> Step<Self::Output> {
@@ -125,7 +124,6 @@ impl Coroutine for Fetcher {
             Err(e) => Step::Return(self.finish(event_loop, Err(e))),
         }
     }
-    // ANCHOR_END: send
 
     /// The Task gives up on the fetch (the deadline passed): unregister and close the socket.
     fn close(&mut self, event_loop: &mut EventLoop) {

@@ -111,7 +111,6 @@ enum State {
 impl Coroutine for Fetcher {
     type Output = Result<Page, FetchError>;
 
-    // ANCHOR: send
     /// Python's `send`: runs the fetch to its next wait, or to its end. Whatever way it ends,
     /// with a page or with an error from any state, it ends here, through `finish`.
     fn send(&mut self, event_loop: &mut EventLoop, ready: Option<Readiness>) -> Step<Self::Output> {
@@ -121,7 +120,6 @@ impl Coroutine for Fetcher {
             Err(e) => Step::Return(self.finish(event_loop, Err(e))),
         }
     }
-    // ANCHOR_END: send
 
     /// The Task gives up on the fetch (the deadline passed): unregister and close the socket.
     fn close(&mut self, event_loop: &mut EventLoop) {
@@ -246,7 +244,6 @@ impl Fetcher {
     }
 }
 
-// ANCHOR: sock
 /// A fetch's socket and its token. The fetch and the sub-coroutine at work on it share it, as
 /// Python's `fetch`, `connect` and `read` share `sock`. A sub-coroutine cannot *borrow* it
 /// from its caller instead: the caller holds the sub-coroutine, so the borrow would point into
@@ -274,9 +271,7 @@ impl Sock {
         }
     }
 }
-// ANCHOR_END: sock
 
-// ANCHOR: connect
 /// Python's `connect(sock, address)`: waits until the connect that `start_connect` began has
 /// completed, or failed. Like calling a generator function, calling it runs nothing yet.
 fn connect(sock: &Sock) -> Connect {
@@ -311,9 +306,7 @@ impl Coroutine for Connect {
         }
     }
 }
-// ANCHOR_END: connect
 
-// ANCHOR: write_all
 /// Writes all of `bytes`; if the socket takes only part of them, waits to be writable again.
 fn write_all(sock: &Sock, bytes: Vec<u8>) -> WriteAll {
     WriteAll {
@@ -358,9 +351,7 @@ impl Coroutine for WriteAll {
         Step::Return(Ok(()))
     }
 }
-// ANCHOR_END: write_all
 
-// ANCHOR: read
 /// Python's `read(sock)`: the next chunk of bytes, empty at the end of the stream. It reads
 /// first and waits only when there is nothing to read, so a caller that asks for chunk after
 /// chunk reads until `WouldBlock` before it ever waits (mio is edge-triggered: the bytes left
@@ -396,7 +387,6 @@ impl Coroutine for Read {
         }
     }
 }
-// ANCHOR_END: read
 
 // ANCHOR: read_all
 /// Python's `read_all(sock)`: chunks from [`read`] until they make a complete response, at

@@ -3,7 +3,6 @@
 use super::event_loop::{EventLoop, Readiness};
 use super::future::Future;
 
-// ANCHOR: coroutine
 /// A computation that can stop in the middle and be resumed later: Python's generator, and
 /// the shape the Rust compiler gives an `async fn`.
 ///
@@ -48,4 +47,3 @@ pub enum Step<T> {
     /// Python's `return value`: finished, with this output. Never resumed again.
     Return(T),
 }
-// ANCHOR_END: coroutine

@@ -12,7 +12,6 @@ use super::event_loop::{EventLoop, ReadyQueue};
 /// given the Future — Python calls `fn(future)` the same way.
 pub type DoneCallback<T> = Box<dyn FnOnce(&mut EventLoop, &Future<T>)>;
 
-// ANCHOR: future
 /// Python's `Future` from the original crawler (and asyncio's): a result that is not there
 /// yet, and the callbacks to run once it is.
 ///
@@ -76,7 +75,6 @@ impl<T: 'static> Future<T> {
             .call_soon(Box::new(move |event_loop| callback(event_loop, &future)));
     }
 }
-// ANCHOR_END: future
 
 impl<T: 'static> Future<T> {
     /// A pending Future whose callbacks go to `ready`; see [`EventLoop::create_future`].
