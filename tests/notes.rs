@@ -166,7 +166,7 @@ fn every_stage_has_a_chapter() {
 
 #[test]
 fn the_checker_itself_catches_drift() {
-    let notes = "x\n<!-- excerpt: crawler/src/stage0.rs#crawl -->\n```rust\nfn nope() {}\n```\n";
+    let notes = "x\n<!-- excerpt: crawler/src/stage0.rs#fetch -->\n```rust\nfn nope() {}\n```\n";
     let found = excerpts(notes);
     assert_eq!(found.len(), 1);
     let (path, anchor, block, _) = &found[0];

@@ -24,7 +24,6 @@ use crate::url::Url;
 pub const IDEA: &str = "blocking, one URL after another";
 pub const IDEA_THREADS: &str = "blocking, one OS thread per URL";
 
-// ANCHOR: crawl
 /// Fetches each URL in turn; the next one starts when the previous one has ended.
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     urls.iter()
@@ -35,7 +34,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         })
         .collect()
 }
-// ANCHOR_END: crawl
 
 /// Fetches every URL at once, each on its own OS thread, and waits for them all.
 pub fn crawl_threads(urls: &[String], deadline: Instant) -> Vec<Outcome> {

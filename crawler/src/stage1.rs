@@ -30,7 +30,6 @@ use crate::url::Url;
 
 pub const IDEA: &str = "readiness + callbacks";
 
-// ANCHOR: crawl
 /// Starts every fetch, then runs the loop until they have all ended or the deadline passes.
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut event_loop = match EventLoop::new() {
@@ -59,7 +58,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         })
         .collect()
 }
-// ANCHOR_END: crawl
 
 /// One URL's fetch. Everything that must survive from one callback to the next is a field.
 struct Fetcher {

@@ -33,7 +33,6 @@ use crate::url::Url;
 
 pub const IDEA: &str = "Future + Task step driver";
 
-// ANCHOR: crawl
 /// Starts a Task per URL, then runs the loop until they have all ended or the deadline passes.
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut event_loop = match EventLoop::new() {
@@ -65,7 +64,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         })
         .collect()
 }
-// ANCHOR_END: crawl
 
 // ANCHOR: fetch
 /// One URL's fetch, as a coroutine: the state machine rustc would write for this `async fn`

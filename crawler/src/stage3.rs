@@ -36,7 +36,6 @@ use crate::url::Url;
 
 pub const IDEA: &str = "composition (yield from)";
 
-// ANCHOR: crawl
 /// Starts a Task per URL, then runs the loop until they have all ended or the deadline passes.
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut event_loop = match EventLoop::new() {
@@ -68,7 +67,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         })
         .collect()
 }
-// ANCHOR_END: crawl
 
 // ANCHOR: fetch
 /// One URL's fetch, as a coroutine that delegates: the state machine rustc would write for

@@ -24,7 +24,6 @@ use crate::url::Url;
 
 pub const IDEA: &str = "std Future + Waker: async fn";
 
-// ANCHOR: crawl
 /// Spawns a task per URL, then joins them until they have all ended or the deadline passes.
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut executor = match Executor::new() {
@@ -76,7 +75,6 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         })
         .collect()
 }
-// ANCHOR_END: crawl
 
 // ANCHOR: fetch
 /// Connects, sends the request and reads until the response is complete: stage 0's `fetch`,

@@ -51,7 +51,6 @@ const GRACE: Duration = Duration::from_secs(1);
 /// The pause before a retry, times the number of tries so far.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-// ANCHOR: crawl
 /// The tour's and the stage tests' crawl: exactly `urls`, outcomes in their order, with
 /// the default options — ten workers, retries, redirects, per-request timeouts — but without
 /// following links, so that every stage does the same work.
@@ -79,7 +78,6 @@ pub fn crawl_with(roots: &[String], deadline: Instant, options: &Options) -> Cra
     crawled.left_out = crawler.left_out.take();
     crawled
 }
-// ANCHOR_END: crawl
 
 /// What the workers share. One thread, so `RefCell`s, and `Rc` to share it.
 struct Crawler {

@@ -30,7 +30,6 @@ pub struct Readiness {
 /// register, modify or unregister sources — that is how "what next" is said in this stage.
 pub type Callback = Box<dyn FnMut(&mut EventLoop, Readiness)>;
 
-// ANCHOR: event_loop
 /// The event loop: a selector (`mio::Poll`) and the callback registered for each source.
 pub struct EventLoop {
     poll: Poll,
@@ -40,7 +39,6 @@ pub struct EventLoop {
     callbacks: Slab<Option<Callback>>,
     ticks: u64,
 }
-// ANCHOR_END: event_loop
 
 impl EventLoop {
     pub fn new() -> io::Result<EventLoop> {

@@ -59,7 +59,6 @@ impl ReadyQueue {
     }
 }
 
-// ANCHOR: event_loop
 /// The event loop: a selector (`mio::Poll`), the Future each registered source resolves when it
 /// is ready, and the ready queue.
 pub struct EventLoop {
@@ -73,7 +72,6 @@ pub struct EventLoop {
     ticks: u64,
     futures_created: u64,
 }
-// ANCHOR_END: event_loop
 
 impl EventLoop {
     pub fn new() -> io::Result<EventLoop> {
