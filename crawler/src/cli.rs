@@ -52,6 +52,9 @@ pub struct Args<E> {
     pub timeout: Duration,
     /// Another server to crawl the same paths on, instead of the built-in site.
     pub base: Option<String>,
+    /// The name the crawl calls the built-in site by (`localhost` makes each fetch resolve a
+    /// host name); its address when `None`.
+    pub site_name: Option<String>,
     /// The stage's own options, filled by its own flags.
     pub stage: E,
     delay_given: bool,
@@ -69,11 +72,12 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
         delay: site::DEFAULT_DELAY,
         timeout: DEFAULT_TIMEOUT,
         base: None,
+        site_name: None,
         stage,
         delay_given: false,
     };
     Command::new(name, about, args)
-        .operands("URL", |args, url| {
+        .operands("URL|/PATH", |args, url| {
             args.urls.push(url);
             Ok(())
         })
@@ -109,18 +113,38 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
                 Ok(())
             },
         )
+        .value(
+            "--site-name",
+            "NAME",
+            "call the built-in site by this name, e.g. localhost (then each fetch resolves it)",
+            |args, v| {
+                Url::parse(&format!("http://{v}/")).map_err(|e| format!("expects a host: {e}"))?;
+                args.site_name = Some(v.to_string());
+                Ok(())
+            },
+        )
         .check(|args| {
-            if args.base.is_some() && !args.urls.is_empty() {
-                return Err("give either --base or URLs, not both".to_string());
+            if args.site_name.is_some() && args.base.is_some() {
+                return Err(
+                    "--site-name names the built-in site; with --base there is none".into(),
+                );
+            }
+            let paths = args.urls.iter().any(|url| is_path(url));
+            if args.base.is_some() && args.urls.iter().any(|url| !is_path(url)) {
+                return Err("give either --base or URLs, not both (paths go with --base)".into());
             }
             if args.count_given && !args.urls.is_empty() {
                 return Err(
-                    "--count N crawls the first N paths of a site; with URLs, the URLs given \
+                    "--count N crawls the first N paths of a site; with URLs or paths, those \
                      are the crawl (for N paths of another server: --base URL --count N)"
                         .to_string(),
                 );
             }
-            if args.delay_given && (args.base.is_some() || !args.urls.is_empty()) {
+            let no_site = args.base.is_some() || (!args.urls.is_empty() && !paths);
+            if args.site_name.is_some() && no_site {
+                return Err("--site-name names the built-in site; with URLs there is none".into());
+            }
+            if args.delay_given && no_site {
                 return Err(
                     "--delay-ms sets the built-in site's delay; with --base or URLs there is no \
                      built-in site (a page's own delay can be asked with ?delay_ms=N)"
@@ -131,6 +155,7 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
         })
         .footer(
             "With no URL and no --base, crawls /, /1 ... from a built-in site on 127.0.0.1.\n\
+             A /PATH is a page of the built-in site (or of --base): /3?delay_ms=900 waits 900 ms.\n\
              RUST_LOG=trace shows every tick of the loop; RUST_LOG=debug a line per event.",
         )
 }
@@ -271,24 +296,45 @@ fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfal
     )
 }
 
+/// A `/PATH` operand: a page of the built-in site (or of `--base`), not a whole URL. So a
+/// demo that needs pages with their own delays (`/3?delay_ms=900`) runs in one terminal.
+fn is_path(operand: &str) -> bool {
+    operand.starts_with('/')
+}
+
 /// The URLs to crawl, and the built-in site if it was started for them.
 pub fn targets<E>(args: &Args<E>) -> Result<(Vec<String>, Option<Site>), String> {
-    if !args.urls.is_empty() {
+    if !args.urls.is_empty() && !args.urls.iter().any(|url| is_path(url)) {
         return Ok((args.urls.clone(), None));
     }
-    if let Some(base) = &args.base {
-        let urls = site::paths(args.count)
+    let (origin, site) = match &args.base {
+        Some(base) => (base.clone(), None),
+        None => {
+            let site = Site::start(SiteConfig {
+                delay: args.delay,
+                ..SiteConfig::default()
+            })
+            .map_err(|e| format!("cannot start the built-in site: {e}"))?;
+            let origin = match &args.site_name {
+                Some(name) => format!("http://{name}:{}", site.addr().port()),
+                None => site.url(""),
+            };
+            (origin, Some(site))
+        }
+    };
+    let urls = if args.urls.is_empty() {
+        site::paths(args.count)
             .iter()
-            .map(|p| format!("{base}{p}"))
-            .collect();
-        return Ok((urls, None));
-    }
-    let site = Site::start(SiteConfig {
-        delay: args.delay,
-        ..SiteConfig::default()
-    })
-    .map_err(|e| format!("cannot start the built-in site: {e}"))?;
-    Ok((site.urls(args.count), Some(site)))
+            .map(|p| format!("{origin}{p}"))
+            .collect()
+    } else {
+        let on_origin = |url: &String| match is_path(url) {
+            true => format!("{origin}{url}"),
+            false => url.clone(),
+        };
+        args.urls.iter().map(on_origin).collect()
+    };
+    Ok((urls, site))
 }
 
 /// `RUST_LOG` as usual, warnings only by default, with microsecond timestamps so a trace
@@ -345,6 +391,25 @@ mod tests {
             Ok(Parsed::Run(a)) => a,
             other => panic!("{args:?}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn paths_are_pages_of_the_built_in_site_or_of_base() {
+        let on_base = ok(&["--base", "http://127.0.0.1:8000", "/3?delay_ms=900", "/"]);
+        let (urls, site) = targets(&on_base).unwrap();
+        assert!(site.is_none());
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:8000/3?delay_ms=900",
+                "http://127.0.0.1:8000/"
+            ]
+        );
+        let built_in = ok(&["--delay-ms", "5", "/1", "http://127.0.0.1:1/"]);
+        let (urls, site) = targets(&built_in).unwrap();
+        let site = site.expect("a path needs the built-in site");
+        assert_eq!(urls, [site.url("/1"), "http://127.0.0.1:1/".to_string()]);
+        assert!(matches!(parse(&["/1", "--count", "3"]), Err(e) if e.contains("--count")));
     }
 
     #[test]
@@ -417,7 +482,7 @@ mod tests {
         ] {
             assert!(text.contains(flag), "{flag} in\n{text}");
         }
-        assert!(text.contains("[OPTIONS] [URL ...]"), "{text}");
+        assert!(text.contains("[OPTIONS] [URL|/PATH ...]"), "{text}");
         assert!(text.contains("(default 200)"), "{text}");
     }
 }
