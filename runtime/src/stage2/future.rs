@@ -6,6 +6,9 @@ use std::rc::Rc;
 
 use log::trace;
 
+// A circle with `event_loop`, on purpose: a Future schedules its callbacks on the loop's
+// ready queue and hands them the loop, and the loop keeps the Futures its sources resolve.
+// Python's Future and loop know each other the same way (`future._loop.call_soon`).
 use super::event_loop::{EventLoop, ReadyQueue};
 
 /// What [`Future::add_done_callback`] takes: run on the loop once the Future is resolved, and

@@ -13,6 +13,7 @@ use mio::event::Source;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+// A circle with `future`, on purpose: see the note on the import in `future.rs`.
 use super::future::Future;
 
 /// What a readiness event says about a source. A copy of `mio::event::Event`'s answers, so it
