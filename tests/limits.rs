@@ -111,7 +111,7 @@ fn count_with_urls_is_an_error_that_says_why() {
     )
     .unwrap_err();
     assert!(
-        message.contains("--count") && message.contains("URLs given"),
+        message.contains("--count") && message.contains("with URLs or paths"),
         "{message}"
     );
     // With --base, --count chooses the paths: fine.
