@@ -7,11 +7,14 @@
 //!
 //! A check tests what the exercise asks for — requests a server saw, pages that came back,
 //! tasks the runtime spawned — never the text of a solution, so any correct solution passes.
-//! `exercises/solutions/` has one solution of each.
+//! `exercises/README.md` lists every exercise, and `exercises/solutions/` has one solution
+//! of each; `.ci/exercises` proves that each check fails before its solution and passes after.
+//! The one test here that is not ignored checks that list against NOTES.md.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -279,4 +282,239 @@ mod spawns {
         let spawned = SPAWNED.with(|n| n.replace(None)).unwrap_or(0);
         (result, spawned)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list of exercises
+// ---------------------------------------------------------------------------------------------
+
+/// `exercises/checks` is what `.ci/exercises` proves; NOTES.md and `exercises/README.md` are
+/// what an attendee reads. They list the same exercises with the same kinds and checks (and
+/// README and the run sheet the same difficulty and minutes as NOTES), and every build
+/// exercise has its test here, its solution and its note.
+#[test]
+fn the_exercise_list_matches_notes_and_the_solutions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| {
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let notes = read("NOTES.md");
+    let readme = read("exercises/README.md");
+    let this = read("tests/exercises.rs");
+    let listed = parse_checks(&read("exercises/checks"));
+    let (in_notes, mut problems) = notes_exercises(&notes);
+    let ids = |ids: Vec<&String>| ids.into_iter().cloned().collect::<BTreeSet<String>>();
+    let (notes_ids, listed_ids) = (
+        ids(in_notes.iter().map(|e| &e.id).collect()),
+        ids(listed.iter().map(|e| &e.id).collect()),
+    );
+    if notes_ids != listed_ids {
+        problems.push(format!(
+            "NOTES.md's exercises {notes_ids:?} are not exercises/checks' {listed_ids:?}"
+        ));
+    }
+    for exercise in &in_notes {
+        let id = &exercise.id;
+        if let Some(entry) = listed.iter().find(|l| &l.id == id) {
+            if entry.kind != exercise.kind || entry.check != exercise.check {
+                problems.push(format!(
+                    "{id}: NOTES.md says {} `{}`, exercises/checks {} `{}`",
+                    exercise.kind, exercise.check, entry.kind, entry.check
+                ));
+            }
+        }
+        // The README's row: | id | chapter | number | kind | difficulty | minutes | check | …
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {id} |")))
+            .map(|l| l.replace("\\|", "|"));
+        match row {
+            None => problems.push(format!("exercises/README.md has no row for {id}")),
+            Some(row) => {
+                for cell in [
+                    format!("| {} |", exercise.kind),
+                    format!("| {} |", exercise.stars),
+                    format!("| {} |", exercise.minutes),
+                    format!("| `{}` |", exercise.check),
+                ] {
+                    if !row.contains(&cell) {
+                        problems.push(format!("exercises/README.md: {id}'s row lacks {cell}"));
+                    }
+                }
+            }
+        }
+        let mut files = Vec::new();
+        match exercise.kind.as_str() {
+            "build" => {
+                files.push(format!("exercises/solutions/{id}.patch"));
+                files.push(format!("exercises/solutions/{id}.md"));
+                if !this.contains(&format!("fn {id}()")) {
+                    problems.push(format!("{id}: tests/exercises.rs has no test {id}"));
+                }
+            }
+            "break" if listed.iter().any(|l| &l.id == id && l.patch) => {
+                files.push(format!("exercises/breaks/{id}.patch"));
+            }
+            _ => {}
+        }
+        for file in files {
+            if !root.join(&file).is_file() {
+                problems.push(format!("{id}: {file} is missing"));
+            }
+        }
+    }
+    // The run sheet's exercise column: "Stage 1, exercise 2 (10 min)".
+    for (stage, number, minutes) in run_sheet(&notes) {
+        let id = format!("stage{stage}_ex{number}");
+        match in_notes.iter().find(|e| e.id == id) {
+            Some(e) if e.minutes == minutes => {}
+            Some(e) => problems.push(format!(
+                "the run sheet gives {id} {minutes} min, its exercise {} min",
+                e.minutes
+            )),
+            None => problems.push(format!("the run sheet names {id}, which NOTES.md lacks")),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// One exercise of a stage chapter of NOTES.md, from its line
+/// `*Build · ★★☆ · 15 min · check: `…`*`.
+struct InNotes {
+    id: String,
+    kind: String,
+    stars: String,
+    minutes: u32,
+    check: String,
+}
+
+/// The exercises of every `## Stage N` chapter (not those of other chapters), and what is
+/// wrong with their lines.
+fn notes_exercises(notes: &str) -> (Vec<InNotes>, Vec<String>) {
+    let (mut found, mut problems) = (Vec::new(), Vec::new());
+    let (mut stage, mut in_exercises, mut item) = (None, false, None);
+    let mut with_line = BTreeSet::new();
+    for (n, line) in notes.lines().enumerate() {
+        if let Some(chapter) = line.strip_prefix("## ") {
+            stage = chapter
+                .strip_prefix("Stage ")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|number| number.parse::<u32>().ok());
+            in_exercises = false;
+            continue;
+        }
+        if line.starts_with("### ") {
+            in_exercises = stage.is_some() && line == "### Exercises";
+            item = None;
+            continue;
+        }
+        let Some(stage) = stage.filter(|_| in_exercises) else {
+            continue;
+        };
+        if let Some((number, rest)) = line.split_once(". **") {
+            if let Ok(number) = number.parse::<u32>() {
+                let id = format!("stage{stage}_ex{number}");
+                if !rest.ends_with("**") {
+                    problems.push(format!(
+                        "NOTES.md:{}: {id}'s title has a line of its own",
+                        n + 1
+                    ));
+                }
+                item = Some(id);
+                continue;
+            }
+        }
+        let Some(meta) = line.trim_start().strip_prefix('*') else {
+            continue;
+        };
+        let Some(id) = item.clone() else { continue };
+        let parsed = meta
+            .strip_suffix("`*\\")
+            .and_then(|meta| meta.split_once(" · check: `"))
+            .and_then(|(head, check)| {
+                let mut head = head.split(" · ");
+                let kind = head.next()?.to_lowercase();
+                let stars = head.next()?.to_string();
+                let minutes = head.next()?.strip_suffix(" min")?.parse().ok()?;
+                Some((kind, stars, minutes, check.to_string()))
+            });
+        match parsed {
+            Some((kind, stars, minutes, check)) if with_line.insert(id.clone()) => {
+                found.push(InNotes {
+                    id,
+                    kind,
+                    stars,
+                    minutes,
+                    check,
+                })
+            }
+            Some(_) => problems.push(format!("NOTES.md:{}: {id} has two exercise lines", n + 1)),
+            None => {}
+        }
+    }
+    (found, problems)
+}
+
+/// `(stage, number, minutes)` of every "Stage S, exercise N (M min)" of the run sheet.
+fn run_sheet(notes: &str) -> Vec<(u32, u32, u32)> {
+    let start = notes
+        .find("## Run sheet")
+        .expect("NOTES.md has a run sheet");
+    let end = notes[start + 3..]
+        .find("\n## ")
+        .map_or(notes.len(), |at| start + 3 + at);
+    let mut found = Vec::new();
+    for cell in notes[start..end].split('|') {
+        let Some(rest) = cell.trim().strip_prefix("Stage ") else {
+            continue;
+        };
+        let parse = || {
+            let (stage, rest) = rest.split_once(", exercise ")?;
+            let (number, rest) = rest.split_once(" (")?;
+            let minutes = rest.strip_suffix(" min)")?;
+            Some((
+                stage.parse().ok()?,
+                number.parse().ok()?,
+                minutes.parse().ok()?,
+            ))
+        };
+        if let Some(entry) = parse() {
+            found.push(entry);
+        }
+    }
+    found
+}
+
+/// One exercise of `exercises/checks`.
+struct Listed {
+    id: String,
+    kind: String,
+    check: String,
+    /// A break exercise's break is a patch in `exercises/breaks/`.
+    patch: bool,
+}
+
+/// The `[id]` sections of `exercises/checks`, with their `kind`, `check` and `patch` keys.
+fn parse_checks(text: &str) -> Vec<Listed> {
+    let mut listed: Vec<Listed> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(id) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            listed.push(Listed {
+                id: id.to_string(),
+                kind: String::new(),
+                check: String::new(),
+                patch: false,
+            });
+        } else if let (Some((key, value)), Some(last)) = (line.split_once(" = "), listed.last_mut())
+        {
+            match key {
+                "kind" => last.kind = value.to_string(),
+                "check" => last.check = value.to_string(),
+                "patch" => last.patch = value == "yes",
+                _ => {}
+            }
+        }
+    }
+    listed
 }
