@@ -110,16 +110,41 @@ async fn read_all(
     timeline: &RefCell<Timeline>,
 ) -> Result<Page, FetchError> {
     let mut response = ResponseReader::new();
-    let mut buf = [0u8; 4096];
     loop {
-        let n = stream.read(&mut buf).await.map_err(FetchError::Receive)?;
+        // Straight into the reader's buffer: a local array here would live across the
+        // `.await`, in the task, for as long as the server takes to answer.
+        let n = stream
+            .read(response.spare())
+            .await
+            .map_err(FetchError::Receive)?;
         if n > 0 {
             timeline.borrow_mut().first_byte();
         }
         // An empty read is the end of the stream: the reader then says page or error.
-        if let Some(page) = response.feed(&buf[..n])? {
+        if let Some(page) = response.filled(n)? {
             return Ok(page);
         }
     }
 }
 // ANCHOR_END: read_all
+
+/// The bytes one fetch keeps from one wait to the next: the future of `fetch`, the struct
+/// the compiler makes of every local that lives across an `.await` (the bench's size column,
+/// NOTES.md's "Performance").
+pub fn fetch_size() -> usize {
+    let timeline = RefCell::new(Timeline::start());
+    std::mem::size_of_val(&fetch("http://127.0.0.1/", &timeline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local that lives across an `.await` is part of every task: a `[0u8; 4096]` read
+    /// buffer in `read_all` would add its 4,096 bytes to every fetch in flight.
+    #[test]
+    fn a_fetch_keeps_no_read_buffer_across_its_waits() {
+        let size = fetch_size();
+        assert!(size < 1024, "the future of fetch is {size} bytes");
+    }
+}

@@ -25,6 +25,7 @@
 
 mod measure;
 mod runtime_alone;
+mod syscalls;
 mod table;
 #[cfg(feature = "tokio")]
 mod with_tokio;
@@ -37,8 +38,16 @@ use crawler::fetch::Outcome;
 
 pub type CrawlFn = fn(&[String], Instant) -> Vec<Outcome>;
 
+/// A way to crawl the bench knows: a stage, or tokio when compiled in.
+pub struct Contender {
+    pub name: String,
+    pub crawl: CrawlFn,
+    /// The bytes one fetch keeps from one wait to the next (its future, or its state).
+    pub fetch_size: Option<fn() -> usize>,
+}
+
 /// Every way to crawl the bench knows: the stages, and tokio when compiled in.
-pub fn contenders() -> Vec<(String, &'static str, CrawlFn)> {
+pub fn contenders() -> Vec<Contender> {
     let stages = crawler::stages().into_iter().map(|s| {
         // Stage 5 caps its workers at 10 by default; here it gets one per URL, so that every
         // row does the same work: all N fetches in flight at once.
@@ -47,14 +56,26 @@ pub fn contenders() -> Vec<(String, &'static str, CrawlFn)> {
         } else {
             s.crawl
         };
-        (s.name.replace(" --", "-"), s.idea, crawl)
+        let fetch_size: Option<fn() -> usize> = match s.name {
+            "stage1" => Some(crawler::stage1::fetch_size),
+            "stage2" => Some(crawler::stage2::fetch_size),
+            "stage3" => Some(crawler::stage3::fetch_size),
+            "stage4" => Some(crawler::stage4::fetch_size),
+            "stage5" => Some(crawler::stage5::fetch_size),
+            _ => None,
+        };
+        Contender {
+            name: s.name.replace(" --", "-"),
+            crawl,
+            fetch_size,
+        }
     });
     #[cfg(feature = "tokio")]
-    let stages = stages.chain([(
-        "tokio".to_string(),
-        "tokio current-thread",
-        with_tokio::crawl as CrawlFn,
-    )]);
+    let stages = stages.chain([Contender {
+        name: "tokio".to_string(),
+        crawl: with_tokio::crawl,
+        fetch_size: Some(with_tokio::fetch_size),
+    }]);
     stages.collect()
 }
 
@@ -75,6 +96,8 @@ pub struct Options {
     pub stages: Option<Vec<String>>,
     pub reps: usize,
     pub markdown: Option<String>,
+    /// Count the system calls per fetch with `strace`, if it is there.
+    pub count_syscalls: bool,
 }
 
 impl Options {
@@ -94,6 +117,7 @@ fn command() -> Command<Options> {
         stages: None,
         reps: 3,
         markdown: None,
+        count_syscalls: true,
     };
     let about = "wall time and peak memory of every stage on loopback";
     Command::new("bench", about, options)
@@ -130,6 +154,11 @@ fn command() -> Command<Options> {
             o.delays = vec![0];
             o.reps = 1;
         })
+        .switch(
+            "--no-syscalls",
+            "do not count system calls per fetch (strace runs one more child per row)",
+            |o| o.count_syscalls = false,
+        )
         .value(
             "--markdown",
             "FILE",
@@ -140,7 +169,7 @@ fn command() -> Command<Options> {
             },
         )
         .check(|o| {
-            let known: Vec<String> = contenders().into_iter().map(|c| c.0).collect();
+            let known: Vec<String> = contenders().into_iter().map(|c| c.name).collect();
             match o.stages.iter().flatten().find(|s| !known.contains(s)) {
                 Some(stage) => Err(format!(
                     "unknown stage {stage:?}; known: {}",
