@@ -88,6 +88,7 @@ impl ResponseReader {
         }
     }
 
+    // ANCHOR: spare
     /// Room to read the next bytes into: the free end of the reader's own buffer, so that they
     /// land where they stay and the caller keeps no buffer of its own across a wait. Say how
     /// many bytes arrived with [`filled`](ResponseReader::filled). Before anything has
@@ -126,6 +127,7 @@ impl ResponseReader {
         }
         self.parse_more()
     }
+    // ANCHOR_END: spare
 
     /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
     /// (a read that returned 0). Returns `Ok(Some(page))` once the response is complete,

@@ -465,8 +465,7 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
 }
 // ANCHOR_END: connect_result
 
-/// The bytes one fetch keeps from one wait to the next: its `Fetcher` (the bench's size
-/// column, NOTES.md's "Performance").
+/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
 pub fn fetch_size() -> usize {
-    std::mem::size_of::<Fetcher>()
+    size_of::<Fetcher>()
 }

@@ -103,20 +103,15 @@ async fn fetch(url: &str, timeline: &RefCell<Timeline>) -> Result<Page, FetchErr
 // ANCHOR_END: fetch
 
 // ANCHOR: read_all
-/// Reads until the response is complete. An `async fn` of its own, awaited like any call:
-/// the delegation stage 3 wrote by hand.
+/// Reads until the response is complete, into the reader's own buffer (no array across `.await`).
 async fn read_all(
     stream: &mut TcpStream,
     timeline: &RefCell<Timeline>,
 ) -> Result<Page, FetchError> {
     let mut response = ResponseReader::new();
     loop {
-        // Straight into the reader's buffer: a local array here would live across the
-        // `.await`, in the task, for as long as the server takes to answer.
-        let n = stream
-            .read(response.spare())
-            .await
-            .map_err(FetchError::Receive)?;
+        let room = response.spare();
+        let n = stream.read(room).await.map_err(FetchError::Receive)?;
         if n > 0 {
             timeline.borrow_mut().first_byte();
         }
@@ -128,23 +123,10 @@ async fn read_all(
 }
 // ANCHOR_END: read_all
 
-/// The bytes one fetch keeps from one wait to the next: the future of `fetch`, the struct
-/// the compiler makes of every local that lives across an `.await` (the bench's size column,
-/// NOTES.md's "Performance").
+/// What one fetch keeps between waits: the future of `fetch` (the bench's size column).
 pub fn fetch_size() -> usize {
-    let timeline = RefCell::new(Timeline::start());
-    std::mem::size_of_val(&fetch("http://127.0.0.1/", &timeline))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A local that lives across an `.await` is part of every task: a `[0u8; 4096]` read
-    /// buffer in `read_all` would add its 4,096 bytes to every fetch in flight.
-    #[test]
-    fn a_fetch_keeps_no_read_buffer_across_its_waits() {
-        let size = fetch_size();
-        assert!(size < 1024, "the future of fetch is {size} bytes");
-    }
+    size_of_val(&fetch(
+        "http://127.0.0.1/",
+        &RefCell::new(Timeline::start()),
+    ))
 }
