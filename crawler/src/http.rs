@@ -1,7 +1,9 @@
 //! HTTP/1.0, client side: the request bytes and an incremental response reader.
 //!
-//! Every stage feeds the bytes it receives into a [`ResponseReader`], however it received
-//! them (blocking read, callback, coroutine, `async fn`). The reader says when the response is
+//! Every stage gives the bytes it receives to a [`ResponseReader`], however it received
+//! them (blocking read, callback, coroutine, `async fn`): stages 1–3 `feed` it the chunk
+//! they read onto their stack, stages 0, 4 and 5 read straight into its buffer (`spare`, then
+//! `filled`), so that no buffer of theirs lives across a wait. The reader says when the response is
 //! complete — at the end of the stream, or as soon as the body reaches its `Content-Length`
 //! (or its last chunk, for a chunked body) even if the server keeps the connection open — and
 //! turns every way a response can be wrong into a [`FetchError`].
@@ -15,6 +17,10 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// The most headers a response may carry.
 const MAX_HEADERS: usize = 64;
 
+/// How much room [`ResponseReader::spare`] lends before anything has arrived: all that a
+/// fetch holds for its response while it waits for the server.
+const FIRST_READ: usize = 64;
+
 /// The request every stage sends: HTTP/1.0, so the server closes the connection after the
 /// response, exactly as in the Python original.
 pub fn request(url: &Url) -> Vec<u8> {
@@ -24,6 +30,16 @@ pub fn request(url: &Url) -> Vec<u8> {
         url.host_header()
     )
     .into_bytes()
+}
+
+/// Parses a whole response, as a client that read to the end of the stream has it (the
+/// bench's tokio crawler, which reads with `read_to_end`).
+pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
+    let mut reader = ResponseReader::new();
+    match reader.feed(response)? {
+        Some(page) => Ok(page),
+        None => reader.end_of_stream(),
+    }
 }
 
 /// The parsed status line and headers, kept while the body arrives.
@@ -46,6 +62,9 @@ pub struct ResponseReader {
     buf: Vec<u8>,
     head: Option<Head>,
     limit: usize,
+    /// While [`spare`](ResponseReader::spare)'s room is lent: how many bytes `buf` held
+    /// before it (the room is `buf[lent..]`).
+    lent: Option<usize>,
 }
 
 impl Default for ResponseReader {
@@ -65,7 +84,47 @@ impl ResponseReader {
             buf: Vec::new(),
             head: None,
             limit,
+            lent: None,
         }
+    }
+
+    /// Room to read the next bytes into: the free end of the reader's own buffer, so that they
+    /// land where they stay and the caller keeps no buffer of its own across a wait. Say how
+    /// many bytes arrived with [`filled`](ResponseReader::filled). Before anything has
+    /// arrived the room is small — [`FIRST_READ`] bytes, all that a fetch waiting for its
+    /// server holds — then as large again as what has arrived; once the head has said how
+    /// long the body is, exactly the rest. Never more than one byte past the limit: a
+    /// response over it is caught.
+    pub fn spare(&mut self) -> &mut [u8] {
+        let len = self.lent.take().unwrap_or(self.buf.len());
+        self.buf.truncate(len);
+        let room = match &self.head {
+            // At least one byte, so that a read can still see the end of the stream.
+            Some(Head {
+                body_start,
+                content_length: Some(length),
+                ..
+            }) => (body_start + length).saturating_sub(len).max(1),
+            _ => len.max(FIRST_READ),
+        };
+        let room = room.min(self.limit + 1 - len.min(self.limit));
+        self.buf.resize(len + room, 0);
+        self.lent = Some(len);
+        &mut self.buf[len..]
+    }
+
+    /// `n` bytes were read into [`spare`](ResponseReader::spare)'s room; 0 means the end of
+    /// the stream. Answers like [`feed`](ResponseReader::feed).
+    pub fn filled(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
+        let len = self.lent.take().unwrap_or(self.buf.len());
+        self.buf.truncate(len + n);
+        if n == 0 {
+            return self.end_of_stream().map(Some);
+        }
+        if self.buf.len() > self.limit {
+            return Err(FetchError::TooLarge { limit: self.limit });
+        }
+        self.parse_more()
     }
 
     /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
@@ -73,6 +132,9 @@ impl ResponseReader {
     /// `Ok(None)` while more bytes are needed, and an error as soon as the response cannot be
     /// right. At the end of the stream it never returns `Ok(None)`.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Page>, FetchError> {
+        if let Some(len) = self.lent.take() {
+            self.buf.truncate(len); // room lent and never filled
+        }
         if chunk.is_empty() {
             return self.end_of_stream().map(Some);
         }
@@ -80,6 +142,11 @@ impl ResponseReader {
             return Err(FetchError::TooLarge { limit: self.limit });
         }
         self.buf.extend_from_slice(chunk);
+        self.parse_more()
+    }
+
+    /// The bytes in the buffer have grown: is the head there yet, and the whole body?
+    fn parse_more(&mut self) -> Result<Option<Page>, FetchError> {
         if self.head.is_none() {
             self.head = self.parse_head()?;
         }
@@ -189,15 +256,22 @@ impl ResponseReader {
             .head
             .take()
             .expect("take_page is called only after the head");
+        // The buffer the response was read into becomes the body: nothing is copied to a
+        // new one, and the reader keeps nothing once its page is out.
+        let buf = std::mem::take(&mut self.buf);
         let mut body = match decoded {
             Some(body) => body,
-            None => self.buf.split_off(head.body_start),
+            None => {
+                let mut body = buf;
+                body.drain(..head.body_start);
+                body
+            }
         };
         if let Some(length) = head.content_length {
             // Anything after the declared body is not ours (HTTP/1.0 has no pipelining).
             body.truncate(length);
         }
-        self.buf.clear();
+        body.shrink_to_fit();
         Page {
             status: head.status,
             reason: head.reason,
@@ -434,6 +508,76 @@ mod tests {
             };
             assert_eq!(page.body, b"hello, world", "split at {split}");
         }
+    }
+
+    /// Reads `response` through `spare` and `filled`, at most `most` bytes a read, the end of
+    /// the stream after it. Returns what the reader said and the room it lent each time.
+    fn read_in(
+        reader: &mut ResponseReader,
+        mut response: &[u8],
+        most: usize,
+    ) -> (Result<Option<Page>, FetchError>, Vec<usize>) {
+        let mut lent = Vec::new();
+        loop {
+            let room = reader.spare();
+            lent.push(room.len());
+            let n = room.len().min(most).min(response.len());
+            room[..n].copy_from_slice(&response[..n]);
+            response = &response[n..];
+            match reader.filled(n) {
+                Ok(None) => {}
+                said => return (said, lent),
+            }
+        }
+    }
+
+    #[test]
+    fn spare_lends_little_before_the_response_then_exactly_the_rest_it_announces() {
+        let body = "x".repeat(300);
+        let response = format!("HTTP/1.0 200 OK\r\nContent-Length: 300\r\n\r\n{body}");
+        let (page, lent) = read_in(&mut ResponseReader::new(), response.as_bytes(), usize::MAX);
+        assert_eq!(page.unwrap().unwrap().body, body.as_bytes());
+        assert_eq!(lent, [FIRST_READ, response.len() - FIRST_READ]);
+        // Without a length the room doubles, and the end of the stream ends the body.
+        let response = format!("HTTP/1.0 200 OK\r\n\r\n{body}");
+        let (page, lent) = read_in(&mut ResponseReader::new(), response.as_bytes(), usize::MAX);
+        assert_eq!(page.unwrap().unwrap().body, body.as_bytes());
+        assert_eq!(lent, [64, 64, 128, 256, response.len()]);
+    }
+
+    #[test]
+    fn spare_and_filled_read_any_response_feed_reads() {
+        let responses: [&[u8]; 3] = [
+            b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more",
+            b"HTTP/1.0 404 Not Found\r\n\r\nnope",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ];
+        for response in responses {
+            let mut fed = ResponseReader::new();
+            let expected = match fed.feed(response).unwrap() {
+                Some(page) => page,
+                None => fed.feed(b"").unwrap().unwrap(),
+            };
+            for most in [1, 2, 7, 64, usize::MAX] {
+                let (page, _) = read_in(&mut ResponseReader::new(), response, most);
+                let page = page.unwrap().unwrap();
+                assert_eq!((page.status, &page.body), (expected.status, &expected.body));
+            }
+        }
+    }
+
+    #[test]
+    fn spare_never_lends_past_the_limit() {
+        let response = [b"HTTP/1.0 200 OK\r\n\r\n".as_slice(), &[b'x'; 200]].concat();
+        let mut r = ResponseReader::with_limit(100);
+        let (said, lent) = read_in(&mut r, &response, usize::MAX);
+        assert!(said.unwrap_err().to_string().contains("too large"));
+        assert_eq!(lent, [64, 37]);
+        assert_eq!(
+            parse(b"").unwrap_err().to_string(),
+            FetchError::ClosedEarly.to_string()
+        );
+        assert_eq!(parse(&response[..30]).unwrap().body.len(), 11);
     }
 
     #[test]

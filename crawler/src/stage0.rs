@@ -105,12 +105,11 @@ fn fetch(url: &str, deadline: Instant, timeline: &mut Timeline) -> Result<Page, 
 
     // ANCHOR: reading
     let mut response = ResponseReader::new();
-    let mut buf = [0u8; 4096];
     loop {
         stream
             .set_read_timeout(Some(remaining(deadline, timeline)?))
             .map_err(FetchError::Receive)?;
-        let n = match stream.read(&mut buf) {
+        let n = match stream.read(response.spare()) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(failed(e, timeline, FetchError::Receive)),
@@ -119,7 +118,7 @@ fn fetch(url: &str, deadline: Instant, timeline: &mut Timeline) -> Result<Page, 
             timeline.first_byte();
         }
         // An empty read is the end of the stream: the reader then says page or error.
-        if let Some(page) = response.feed(&buf[..n])? {
+        if let Some(page) = response.filled(n)? {
             return Ok(page);
         }
     }

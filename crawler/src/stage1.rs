@@ -265,3 +265,8 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
+
+/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
+pub fn fetch_size() -> usize {
+    size_of::<Fetcher>()
+}

@@ -1,6 +1,7 @@
-//! bench: how good is each stage? Wall time and peak memory on loopback, side by side with a
-//! thread per fetch and (with `--features tokio`) with tokio's current-thread runtime running
-//! the same raw-TCP fetch.
+//! bench: how good is each stage? Wall time, CPU time, peak memory, the bytes one fetch
+//! keeps and the system calls it makes, on loopback, side by side with a thread per fetch and
+//! (with `--features tokio`) with tokio's current-thread runtime running the crawl a tokio
+//! user would write: connect, `write_all`, `read_to_end`, parse.
 //!
 //! ```text
 //! cargo run --release --example bench                                # the full table
@@ -14,17 +15,68 @@
 //! its peak RSS is its own; the site runs in a child process of its own too, because 10,000
 //! client sockets plus 10,000 server sockets do not fit under a 20,000 file limit. Each
 //! response's delay is asked for per request (`?delay_ms=`), so one site serves every row.
+//! The runs of a workload are interleaved — a round runs every contender once — so a burst of
+//! load from elsewhere on the machine falls on all of them alike, not on one.
+//!
+//! The columns: *wall ms*, the median (min–max) of `--reps` runs; *CPU ms*, the child's own
+//! user and system time (`/proc/self/stat`, 10 ms ticks), which a busy machine disturbs less
+//! than the wall time; *peak RSS* (`VmHWM`) and the RSS above the child's baseline per fetch
+//! in flight; *bytes a fetch keeps*, `size_of` what one fetch holds from one wait to the next
+//! (each stage's `fetch_size`: stages 1–3's `Fetcher`, the future of `fetch` for stages 4, 5
+//! and tokio — stage 5's worker keeps its own future besides); *syscalls per fetch*, counted by
+//! `strace -f -c` around one more child (`syscalls.rs`), broken down by call in a second
+//! table. The table's first line names the machine — CPU, cores, memory, kernel, compiler —
+//! and the load average before and after the run: a number from a busy machine says so.
 //!
 //! | file | what |
 //! |---|---|
 //! | `main.rs` | the command line, the contenders, and which process does what |
 //! | `measure.rs` | the parent's loop over the table, one child per measurement, the servers |
-//! | `table.rs` | a row per contender and workload, and the Markdown table |
+//! | `table.rs` | a row per contender and workload, the Markdown tables, the machine |
+//! | `syscalls.rs` | system calls per fetch, from `strace -f -c` |
 //! | `runtime_alone.rs` | what one poll costs: tasks that wake themselves, no network |
-//! | `with_tokio.rs` | (`--features tokio`) the same fetch on tokio, and a tokio server |
+//! | `with_tokio.rs` | (`--features tokio`) the same crawl on tokio, and a tokio server |
+//!
+//! # Profiling one child
+//!
+//! The table says *how much*; a profile of one child says *where*. Start a site, then run the
+//! child under the tool (`PORT` is the number the site prints):
+//!
+//! ```text
+//! target/release/examples/bench --serve-site &                   # prints PORT 12345
+//! perf stat -e task-clock,context-switches target/release/examples/bench --child stage2 10000 0 $PORT
+//! perf record -g -e cpu-clock target/release/examples/bench --child stage5 10000 0 $PORT
+//! heaptrack target/release/examples/bench --child stage5 10000 0 $PORT   # who holds the peak
+//! strace -f -c target/release/examples/bench --child stage1 1000 0 $PORT  # which calls, how many
+//! perf record -e cpu-clock:u target/release/examples/bench --runtime-child stage4
+//! ```
+//!
+//! # What profiles found (the log NOTES.md's "Performance" chapter rests on)
+//!
+//! - **A buffer in every task.** `heaptrack` put stage 4's peak at its `spawn`: each task
+//!   boxed 8.9 KB, because `read_all`'s `[0u8; 4096]` lived across an `.await` (4.4 KB of
+//!   `fetch`'s future) and the runtime's `join::task` wrapper holds the future it is given
+//!   twice — once as the captured value, once as the future it awaits (rustc issue 62958).
+//!   Reading into the `ResponseReader`'s own buffer made `fetch`'s future 344 bytes; the
+//!   doubling is left to an exercise (1,640 of stage 5's bytes per worker, at 10,000 workers).
+//! - **Stage 5 behind at 0 ms** (an earlier version, 1.11x tokio). The same system calls as
+//!   stage 4 (`strace -c`), but 0.13–0.15 s of user time against 0.05–0.09 s. Two causes: a
+//!   request future boxed twice (`timeout_at` was an `async fn` calling `select`: a worker
+//!   future of 9,656 bytes), and the queue's `WaitList` finding a ticket by a linear scan, O(n²)
+//!   when ten thousand idle workers are cancelled at the end. `Timeout` became a struct that
+//!   boxes once, the line a map keyed by ticket. A whole-system `perf record -e cpu-clock` then
+//!   still gave stage 5 about 790 more kernel samples than stage 4 at 10 kHz, page faults and
+//!   `epoll_ctl` only about 130 of them, the rest spread thinly over the TCP stack.
+//! - **The executor's poll** (an earlier version, 14 M polls/s against tokio's 24 M).
+//!   `perf record -e cpu-clock:u` of the runtime-alone child: 43% in the task table (a
+//!   `HashMap` hashed with SipHash, every task removed and inserted back per poll), 21% in
+//!   `wake_by_ref` (a lock, and `thread::current()` to decide whether to interrupt `poll`).
+//!   Tasks in a `Slab`, left in place while polled, and wakers that are the queue's entries
+//!   closed it.
 
 mod measure;
 mod runtime_alone;
+mod syscalls;
 mod table;
 #[cfg(feature = "tokio")]
 mod with_tokio;
@@ -37,8 +89,16 @@ use crawler::fetch::Outcome;
 
 pub type CrawlFn = fn(&[String], Instant) -> Vec<Outcome>;
 
+/// A way to crawl the bench knows: a stage, or tokio when compiled in.
+pub struct Contender {
+    pub name: String,
+    pub crawl: CrawlFn,
+    /// The bytes one fetch keeps from one wait to the next (its future, or its state).
+    pub fetch_size: Option<fn() -> usize>,
+}
+
 /// Every way to crawl the bench knows: the stages, and tokio when compiled in.
-pub fn contenders() -> Vec<(String, &'static str, CrawlFn)> {
+pub fn contenders() -> Vec<Contender> {
     let stages = crawler::stages().into_iter().map(|s| {
         // Stage 5 caps its workers at 10 by default; here it gets one per URL, so that every
         // row does the same work: all N fetches in flight at once.
@@ -47,14 +107,26 @@ pub fn contenders() -> Vec<(String, &'static str, CrawlFn)> {
         } else {
             s.crawl
         };
-        (s.name.replace(" --", "-"), s.idea, crawl)
+        let fetch_size: Option<fn() -> usize> = match s.name {
+            "stage1" => Some(crawler::stage1::fetch_size),
+            "stage2" => Some(crawler::stage2::fetch_size),
+            "stage3" => Some(crawler::stage3::fetch_size),
+            "stage4" => Some(crawler::stage4::fetch_size),
+            "stage5" => Some(crawler::stage5::fetch_size),
+            _ => None,
+        };
+        Contender {
+            name: s.name.replace(" --", "-"),
+            crawl,
+            fetch_size,
+        }
     });
     #[cfg(feature = "tokio")]
-    let stages = stages.chain([(
-        "tokio".to_string(),
-        "tokio current-thread",
-        with_tokio::crawl as CrawlFn,
-    )]);
+    let stages = stages.chain([Contender {
+        name: "tokio".to_string(),
+        crawl: with_tokio::crawl,
+        fetch_size: Some(with_tokio::fetch_size),
+    }]);
     stages.collect()
 }
 
@@ -75,6 +147,8 @@ pub struct Options {
     pub stages: Option<Vec<String>>,
     pub reps: usize,
     pub markdown: Option<String>,
+    /// Count the system calls per fetch with `strace`, if it is there.
+    pub count_syscalls: bool,
 }
 
 impl Options {
@@ -94,10 +168,18 @@ fn command() -> Command<Options> {
         stages: None,
         reps: 3,
         markdown: None,
+        count_syscalls: true,
     };
-    let about = "wall time and peak memory of every stage on loopback";
+    let about = "wall and CPU time, peak memory, bytes and system calls per fetch of every \
+                 stage, on loopback";
     Command::new("bench", about, options)
         .usage("cargo run --release --example bench [--features tokio] -- [OPTIONS]")
+        .footer(
+            "Each run is a fresh child process; the contenders take turns, so a busy moment\n\
+             falls on all of them alike. Syscalls per fetch come from `strace -f -c` when it\n\
+             is on PATH (the table says why not otherwise). How each column is measured, how\n\
+             to profile one child, and what profiles found: examples/bench/main.rs.",
+        )
         .value("--n", "LIST", "URL counts, comma-separated", |o, v| {
             list(v, |n| number(n, 1)).map(|ns| o.ns = ns)
         })
@@ -130,6 +212,11 @@ fn command() -> Command<Options> {
             o.delays = vec![0];
             o.reps = 1;
         })
+        .switch(
+            "--no-syscalls",
+            "do not count system calls per fetch (strace runs one more child per row)",
+            |o| o.count_syscalls = false,
+        )
         .value(
             "--markdown",
             "FILE",
@@ -140,7 +227,7 @@ fn command() -> Command<Options> {
             },
         )
         .check(|o| {
-            let known: Vec<String> = contenders().into_iter().map(|c| c.0).collect();
+            let known: Vec<String> = contenders().into_iter().map(|c| c.name).collect();
             match o.stages.iter().flatten().find(|s| !known.contains(s)) {
                 Some(stage) => Err(format!(
                     "unknown stage {stage:?}; known: {}",

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use crawler::report::{self, Crawl};
 use crawler::site::{self, Site, SiteConfig};
 
-use crate::table::{Row, markdown};
+use crate::syscalls::{self, Syscalls};
+use crate::table::{self, Row, markdown};
 use crate::{Options, contenders, runtime_alone};
 
 /// One measured run, as a child reports it.
@@ -18,6 +19,8 @@ pub struct Run {
     pub peak_rss_kib: u64,
     pub baseline_kib: u64,
     pub in_flight: usize,
+    /// CPU time, user and system, of the whole child (10 ms resolution).
+    pub cpu: [Duration; 2],
 }
 
 pub fn parent(options: &Options) -> ExitCode {
@@ -29,33 +32,24 @@ pub fn parent(options: &Options) -> ExitCode {
         }
     };
     println!("site: process {} on port {}", site.child.id(), site.port);
+    let strace = if options.count_syscalls {
+        syscalls::strace_works()
+    } else {
+        Err("not counted (--no-syscalls)".to_string())
+    };
+    if let Err(why) = &strace {
+        println!("syscalls per fetch: {why}");
+    }
+    let load_before = table::load_average();
     let mut rows: Vec<Row> = Vec::new();
     for &delay in &options.delays {
         for &n in &options.ns {
-            for (name, _, _) in contenders() {
-                // One after another, N URLs at 200 ms is N/5 seconds: only the ten.
-                if !options.wanted(&name) || (name == "stage0" && n > 10) {
-                    continue;
-                }
-                let mut runs = Vec::new();
-                for _ in 0..options.reps {
-                    match measure(&name, n, delay, site.port) {
-                        Ok(run) => runs.push(run),
-                        Err(e) => {
-                            eprintln!("{name} n={n} delay={delay}: {e}");
-                            break;
-                        }
-                    }
-                }
-                if let Some(row) = Row::new(&name, n, delay, runs) {
-                    println!("{}", row.line(None));
-                    rows.push(row);
-                }
-            }
+            rows.extend(workload(options, n, delay, site.port, &strace));
         }
     }
     let runtime_rows = runtime_alone::runtime_only(options);
-    let mut table = markdown(&rows, &runtime_rows);
+    let load = [load_before, table::load_average()];
+    let mut table = markdown(&rows, &runtime_rows, &load);
     table.push_str(&site_check(options, site.port));
     println!("\n{table}");
     if let Some(path) = &options.markdown {
@@ -67,6 +61,53 @@ pub fn parent(options: &Options) -> ExitCode {
     }
     site.stop();
     ExitCode::SUCCESS
+}
+
+/// One workload — N URLs, one delay — for every contender wanted: `reps` rounds of one run
+/// each, so that a burst of load from elsewhere on the machine falls on every contender
+/// alike, not on one; then the system calls and the size of a fetch.
+fn workload(
+    options: &Options,
+    n: usize,
+    delay: u64,
+    port: u16,
+    strace: &Result<(), String>,
+) -> Vec<Row> {
+    // One after another, N URLs at 200 ms is N/5 seconds: only the ten.
+    let wanted = |name: &str| options.wanted(name) && !(name == "stage0" && n > 10);
+    let contenders: Vec<_> = contenders()
+        .into_iter()
+        .filter(|c| wanted(&c.name))
+        .collect();
+    let mut runs: Vec<Option<Vec<Run>>> = vec![Some(Vec::new()); contenders.len()];
+    for _ in 0..options.reps {
+        for (contender, runs) in contenders.iter().zip(&mut runs) {
+            let Some(done) = runs else { continue };
+            match measure(&contender.name, n, delay, port) {
+                Ok(run) => done.push(run),
+                Err(e) => {
+                    eprintln!("{} n={n} delay={delay}: {e}", contender.name);
+                    *runs = None; // a contender that fails once is not run again
+                }
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (contender, runs) in contenders.iter().zip(runs) {
+        let Some(runs) = runs.filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        let syscalls = match strace {
+            Ok(()) => syscalls::per_fetch(&contender.name, n, delay, port),
+            Err(why) => Syscalls::NotMeasured(why.clone()),
+        };
+        let size = contender.fetch_size.map(|size| size());
+        if let Some(row) = Row::new(&contender.name, n, delay, runs, size, syscalls) {
+            println!("{}", row.line(None));
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// Is the site the bottleneck? The same crawl (tokio's, or stage 1's without tokio) against
@@ -133,7 +174,7 @@ fn measure(stage: &str, n: usize, delay: u64, port: u16) -> Result<Run, String> 
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    if f.len() != 6 {
+    if f.len() != 8 {
         return Err(format!("bad result line {line:?}"));
     }
     if f[3] != n as u64 {
@@ -144,16 +185,22 @@ fn measure(stage: &str, n: usize, delay: u64, port: u16) -> Result<Run, String> 
         peak_rss_kib: f[1],
         baseline_kib: f[2],
         in_flight: f[5] as usize,
+        cpu: [Duration::from_millis(f[6]), Duration::from_millis(f[7])],
     })
 }
 
-/// The child: crawl `n` URLs with `stage` and print `RESULT wall_us peak_kib base_kib ok failed peak_in_flight`.
+/// The child: crawl `n` URLs with `stage` and print
+/// `RESULT wall_us peak_kib base_kib ok failed peak_in_flight user_ms system_ms`.
 pub fn child(args: &[String]) -> ExitCode {
     let [stage, n, delay, port] = args else {
         eprintln!("--child STAGE N DELAY_MS PORT");
         return ExitCode::from(2);
     };
-    let Some((_, _, crawl)) = contenders().into_iter().find(|c| &c.0 == stage) else {
+    let Some(crawl) = contenders()
+        .into_iter()
+        .find(|c| &c.name == stage)
+        .map(|c| c.crawl)
+    else {
         eprintln!("unknown stage {stage}");
         return ExitCode::from(2);
     };
@@ -163,6 +210,7 @@ pub fn child(args: &[String]) -> ExitCode {
         .map(|p| format!("http://127.0.0.1:{port}{p}?delay_ms={delay}"))
         .collect();
     let baseline = rss_kib("VmRSS");
+    let cpu_before = cpu_ms();
     let started = Instant::now();
     let outcomes = crawl(&urls, started + Duration::from_secs(120));
     let crawl = Crawl {
@@ -178,8 +226,13 @@ pub fn child(args: &[String]) -> ExitCode {
             o.result.as_ref().err().map(|e| e.to_string())
         );
     }
+    let [user, system] = cpu_ms();
+    let [user, system] = [
+        user.saturating_sub(cpu_before[0]),
+        system.saturating_sub(cpu_before[1]),
+    ];
     println!(
-        "RESULT {} {} {} {} {} {}",
+        "RESULT {} {} {} {} {} {} {user} {system}",
         crawl.wall.as_micros(),
         rss_kib("VmHWM"),
         baseline,
@@ -188,6 +241,19 @@ pub fn child(args: &[String]) -> ExitCode {
         report::peak_in_flight(&crawl.outcomes)
     );
     ExitCode::SUCCESS
+}
+
+/// This process's CPU time so far, user and system, in ms: /proc/self/stat's `utime` and
+/// `stime`, in clock ticks of 10 ms (0 where there is no /proc).
+fn cpu_ms() -> [u64; 2] {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: count the fields after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |i: usize| after.split_whitespace().nth(i)?.parse::<u64>().ok();
+    match (field(11), field(12)) {
+        (Some(user), Some(system)) => [user * 10, system * 10],
+        _ => [0, 0],
+    }
 }
 
 /// A field of /proc/self/status in KiB (0 where there is no /proc).

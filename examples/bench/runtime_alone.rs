@@ -83,33 +83,21 @@ fn self_waking(runtime: &str) -> Option<Duration> {
     }
 }
 
-/// The runtime-alone rows: polls per second, median of the runs, each run in a fresh child.
+/// The runtime-alone rows: polls per second, median of the runs, each run in a fresh child,
+/// the runtimes taking turns (one run each per round), all from one bench run.
 pub fn runtime_only(options: &Options) -> Vec<String> {
+    let runtimes: Vec<&str> = ["stage4", "stage5", "tokio"]
+        .into_iter()
+        .filter(|runtime| options.wanted(runtime))
+        .collect();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); runtimes.len()];
+    for _ in 0..options.reps {
+        for (runtime, times) in runtimes.iter().zip(&mut times) {
+            times.extend(run_child(runtime));
+        }
+    }
     let mut rows = Vec::new();
-    for runtime in ["stage4", "stage5", "tokio"] {
-        if !options.wanted(runtime) {
-            continue;
-        }
-        let mut times = Vec::new();
-        for _ in 0..options.reps {
-            let Ok(exe) = std::env::current_exe() else {
-                break;
-            };
-            let Ok(output) = Command::new(exe)
-                .args(["--runtime-child", runtime])
-                .output()
-            else {
-                break;
-            };
-            let text = String::from_utf8_lossy(&output.stdout);
-            if let Some(us) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("RESULT "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-            {
-                times.push(Duration::from_micros(us));
-            }
-        }
+    for (runtime, mut times) in runtimes.into_iter().zip(times) {
         if times.is_empty() {
             continue;
         }
@@ -126,6 +114,20 @@ pub fn runtime_only(options: &Options) -> Vec<String> {
         rows.push(row);
     }
     rows
+}
+
+/// One runtime-alone run in a fresh child: its time, if it ran.
+fn run_child(runtime: &str) -> Option<Duration> {
+    let exe = std::env::current_exe().ok()?;
+    let output = Command::new(exe)
+        .args(["--runtime-child", runtime])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_micros)
 }
 
 pub fn runtime_child(args: &[String]) -> ExitCode {

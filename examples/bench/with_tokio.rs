@@ -1,5 +1,6 @@
-//! tokio's current-thread runtime with a raw-TCP fetch that sends the same request and parses
-//! with the same reader as every stage, so only the runtime differs.
+//! tokio's current-thread runtime, and the crawl a tokio user would write for it: a task per
+//! URL, each connecting, sending the same request bytes as every stage, reading the whole
+//! response into a `Vec` with `read_to_end`, and parsing it with the same parser.
 
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -8,7 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crawler::fetch::{FetchError, Outcome, Page, Timeline};
-use crawler::http::{self, ResponseReader};
+use crawler::http;
 use crawler::url::Url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -26,10 +27,12 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
                 let (url2, t2) = (url.clone(), timeline.clone());
                 let task = tokio::task::spawn_local(async move {
                     let limit = tokio::time::Instant::from_std(deadline);
-                    match tokio::time::timeout_at(limit, fetch(&url2, &t2)).await {
+                    let result = match tokio::time::timeout_at(limit, fetch(&url2, &t2)).await {
                         Ok(result) => result,
                         Err(_) => Err(FetchError::timed_out(&t2.get())),
-                    }
+                    };
+                    mark(&t2, Timeline::end);
+                    result
                 });
                 (url.clone(), timeline, task)
             })
@@ -45,6 +48,9 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     })
 }
 
+/// The fetch a tokio user would write: connect, send, read the whole response into a `Vec`
+/// (HTTP/1.0: the server closes the connection after it), then parse it. The task holds the
+/// `Vec`, which grows as bytes arrive, and no buffer of its own across an `.await`.
 async fn fetch(url: &str, timeline: &Cell<Timeline>) -> Result<Page, FetchError> {
     let url = Url::parse(url)?;
     let addr = url.socket_addr()?;
@@ -56,17 +62,17 @@ async fn fetch(url: &str, timeline: &Cell<Timeline>) -> Result<Page, FetchError>
         .write_all(&http::request(&url))
         .await
         .map_err(FetchError::Send)?;
-    let mut response = ResponseReader::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await.map_err(FetchError::Receive)?;
-        if n > 0 {
-            mark(timeline, Timeline::first_byte);
-        }
-        if let Some(page) = response.feed(&buf[..n])? {
-            return Ok(page);
-        }
-    }
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .map_err(FetchError::Receive)?;
+    http::parse(&response)
+}
+
+/// The bytes one fetch keeps from one wait to the next: the future of `fetch`.
+pub fn fetch_size() -> usize {
+    std::mem::size_of_val(&fetch("http://127.0.0.1/", &Cell::new(Timeline::start())))
 }
 
 fn mark(timeline: &Cell<Timeline>, event: fn(&mut Timeline)) {
