@@ -91,7 +91,7 @@ impl ResponseReader {
     /// Room to read the next bytes into: the free end of the reader's own buffer, so that they
     /// land where they stay and the caller keeps no buffer of its own across a wait. Say how
     /// many bytes arrived with [`filled`](ResponseReader::filled). Before anything has
-    /// arrived the room is small — [`FIRST_READ`] bytes, all that a fetch waiting for its
+    /// arrived the room is small — `FIRST_READ` bytes, all that a fetch waiting for its
     /// server holds — then as large again as what has arrived; once the head has said how
     /// long the body is, exactly the rest. Never more than one byte past the limit: a
     /// response over it is caught.

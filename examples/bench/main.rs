@@ -53,26 +53,38 @@
 //!
 //! # What profiles found (the log NOTES.md's "Performance" chapter rests on)
 //!
-//! - **A buffer in every task.** `heaptrack` put stage 4's peak at its `spawn`: each task
-//!   boxed 8.9 KB, because `read_all`'s `[0u8; 4096]` lived across an `.await` (4.4 KB of
-//!   `fetch`'s future) and the runtime's `join::task` wrapper holds the future it is given
-//!   twice — once as the captured value, once as the future it awaits (rustc issue 62958).
-//!   Reading into the `ResponseReader`'s own buffer made `fetch`'s future 344 bytes; the
-//!   doubling is left to an exercise (1,640 of stage 5's bytes per worker, at 10,000 workers).
+//! - **A buffer in every task.** `heaptrack` put stage 4's peak heap at `spawn`: 8.9 KB per
+//!   task, because `read_all`'s `[0u8; 4096]` lived across an `.await` (4,424 bytes of
+//!   `fetch`'s future), and the runtime's `join::task` holds the future it is given twice —
+//!   the captured value, and the future it awaits (rustc issue 62958). Reading into the
+//!   `ResponseReader`'s buffer made `fetch`'s future 344 bytes; the doubling is not fixed yet
+//!   (it is 1,640 of stage 5's bytes per worker: half its peak heap at 10,000).
+//! - **Where a crawl's time goes.** `perf record -g -e cpu-clock` of one child, 10,000 URLs at
+//!   0 ms: 87–92% of the samples in the kernel on every stage and on tokio — `connect` 35–40%
+//!   (the loopback handshake runs inside it), `close` 16–20%, `sendto` 12–14%, `socket` 5–7%,
+//!   `epoll_ctl` 4.5–6%, `recvfrom` 2–5%, `fcntl` under 1%. User time: 30–40 ms for stage 1,
+//!   60–90 ms for stages 2–5 and tokio.
+//! - **Why stages 1–3 trail stage 4.** Not their third `epoll_ctl` (1%, above). The timeline
+//!   of one child (when each URL connected, got its first byte, ended) showed stage 1
+//!   starting every connect before its loop ran — 278 ms for 10,000 — and sending nothing until
+//!   the writable events came round, while stage 4 found each socket already connected in
+//!   its first poll and sent at once, so the site worked while the crawler connected. Stage 1
+//!   with the connect checked at once (tried, not kept: waiting is its lesson): 825 → 646 ms at 200 ms, 694 → 492
+//!   at 0 ms, medians of five runs taking turns.
+//! - **A wake that interrupted nobody.** `strace -c` of stage 4 at 200 ms showed one `write`
+//!   per fetch: the reactor woke tasks from inside `poll` while the executor's `parked` flag
+//!   was still set, so each wake wrote to the `mio::Waker`'s eventfd (0.4–0.6% of the CPU).
+//!   A wake on the executor's own thread no longer interrupts it.
 //! - **Stage 5 behind at 0 ms** (an earlier version, 1.11x tokio). The same system calls as
-//!   stage 4 (`strace -c`), but 0.13–0.15 s of user time against 0.05–0.09 s. Two causes: a
-//!   request future boxed twice (`timeout_at` was an `async fn` calling `select`: a worker
-//!   future of 9,656 bytes), and the queue's `WaitList` finding a ticket by a linear scan, O(n²)
-//!   when ten thousand idle workers are cancelled at the end. `Timeout` became a struct that
-//!   boxes once, the line a map keyed by ticket. A whole-system `perf record -e cpu-clock` then
-//!   still gave stage 5 about 790 more kernel samples than stage 4 at 10 kHz, page faults and
-//!   `epoll_ctl` only about 130 of them, the rest spread thinly over the TCP stack.
+//!   stage 4, but twice its user time. Two causes: a request future boxed twice (`timeout_at`
+//!   was an `async fn` calling `select`: a worker future of 9,656 bytes), and the queue's
+//!   `WaitList` finding a ticket by a linear scan, O(n²) when ten thousand idle workers are
+//!   cancelled at the end. `Timeout` became a struct that boxes once, the line a map.
 //! - **The executor's poll** (an earlier version, 14 M polls/s against tokio's 24 M).
 //!   `perf record -e cpu-clock:u` of the runtime-alone child: 43% in the task table (a
-//!   `HashMap` hashed with SipHash, every task removed and inserted back per poll), 21% in
-//!   `wake_by_ref` (a lock, and `thread::current()` to decide whether to interrupt `poll`).
-//!   Tasks in a `Slab`, left in place while polled, and wakers that are the queue's entries
-//!   closed it.
+//!   `HashMap` hashed with SipHash, each task removed and inserted back per poll), 21% in
+//!   `wake_by_ref` (a lock, and `thread::current()`). Tasks in a `Slab`, left in place while
+//!   polled, and wakers that are the queue's entries closed it.
 
 mod measure;
 mod runtime_alone;

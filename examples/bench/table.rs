@@ -104,7 +104,7 @@ impl Row {
 pub fn markdown(rows: &[Row], runtime_rows: &[String], load: &[String; 2]) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "Measured on {}; {} build; {} runs per cell; load average {} before, {} after.\n\n",
+        "Measured on {}; {} build; runs per cell: {}; load average {} before, {} after.\n\n",
         machine(),
         // A debug build measures the compiler's checks as much as the runtime.
         if cfg!(debug_assertions) {
@@ -175,10 +175,10 @@ pub fn machine() -> String {
     let rustc = std::process::Command::new("rustc")
         .arg("-V")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|o| format!("; {}", String::from_utf8_lossy(&o.stdout).trim()))
         .unwrap_or_default();
     format!(
-        "{cpu}, {cores} cores{memory}, {} {}; {rustc}",
+        "{cpu}, {cores} cores{memory}, {} {}{rustc}",
         std::env::consts::OS,
         kernel.trim()
     )

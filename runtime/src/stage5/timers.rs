@@ -130,8 +130,8 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
 /// The future of [`timeout`]: a [`select`](super::select) between the future and a [`Sleep`], written out
 /// for the one case that runs on every request. `select` boxes both sides; this boxes only
 /// the future it guards, once, and is a plain struct rather than an `async fn` (whose
-/// arguments get a slot of their own in its state): a request's future — a 4 KiB read
-/// buffer included — is stored once, not twice, and never copied.
+/// arguments get a slot of their own in its state): a request's future is stored once, not
+/// twice, and never copied.
 pub struct Timeout<F> {
     future: Option<Pin<Box<F>>>,
     timer: Option<Sleep>,
