@@ -76,9 +76,8 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 ///     stream.write_all(&http::request(&url)).await?;                    // Sending
 ///     let mut response = ResponseReader::new();
 ///     loop {                                                            // Reading
-///         let mut buf = [0u8; 4096];
-///         let n = stream.read(&mut buf).await?;
-///         if let Some(page) = response.feed(&buf[..n])? {
+///         let n = stream.read(response.spare()).await?;
+///         if let Some(page) = response.filled(n)? {
 ///             return Ok(page);
 ///         }
 ///     }
