@@ -228,9 +228,8 @@ impl Fetcher {
                 (State::Reading { response }, Some(stream), Some(token)) => {
                     // Read until `WouldBlock` (mio is edge-triggered: the bytes left unread now
                     // would never be announced again).
-                    let mut buf = [0u8; 4096];
                     loop {
-                        let n = match stream.read(&mut buf) {
+                        let n = match stream.read(response.spare()) {
                             Ok(n) => n,
                             // Drained (or a spurious event): wait for the next readable event.
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -244,7 +243,7 @@ impl Fetcher {
                             self.timeline.borrow_mut().first_byte();
                         }
                         // An empty read is the end of the stream: the reader then says page or error.
-                        if let Some(page) = response.feed(&buf[..n])? {
+                        if let Some(page) = response.filled(n)? {
                             return Ok(Step::Return(page));
                         }
                     }
