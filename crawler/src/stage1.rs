@@ -60,7 +60,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 }
 
 /// One URL's fetch. Everything that must survive from one callback to the next is a field.
-struct Fetcher {
+pub struct Fetcher {
     /// This fetcher itself, so it can hand the loop callbacks bound to it (Python's
     /// `self.connected`). Weak, so the loop does not keep a finished fetcher alive.
     me: Weak<RefCell<Fetcher>>,
@@ -264,8 +264,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
-pub fn fetch_size() -> usize {
-    size_of::<Fetcher>()
-}

@@ -84,10 +84,10 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 /// }
 /// ```
 ///
-/// Each `.await` is a place the fetch stops; each [`State`] holds the locals that must
+/// Each `.await` is a place the fetch stops; each `State` holds the locals that must
 /// survive until it resumes there. The socket is needed in every state after `Start`, so it
 /// sits beside the state, where `finish` can always find it to close it.
-struct Fetcher {
+pub struct Fetcher {
     url: String,
     /// Shared with the crawl, which reads it even if the fetch never ends.
     timeline: Rc<RefCell<Timeline>>,
@@ -291,8 +291,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
-pub fn fetch_size() -> usize {
-    size_of::<Fetcher>()
-}
