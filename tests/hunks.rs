@@ -6,7 +6,7 @@
 //! ```diff
 //! -/// Callback: the socket is readable. Reads until `WouldBlock` (mio is edge-triggered:
 //! +(State::Reading { response }, Some(stream), Some(token)) => {
-//!      let mut buf = [0u8; 4096];
+//!      loop {
 //! ...
 //! ```
 //! ````

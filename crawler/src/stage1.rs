@@ -60,7 +60,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 }
 
 /// One URL's fetch. Everything that must survive from one callback to the next is a field.
-struct Fetcher {
+pub struct Fetcher {
     /// This fetcher itself, so it can hand the loop callbacks bound to it (Python's
     /// `self.connected`). Weak, so the loop does not keep a finished fetcher alive.
     me: Weak<RefCell<Fetcher>>,
@@ -176,12 +176,11 @@ impl Fetcher {
     /// the bytes left unread now would never be announced again).
     fn read_response(&mut self, event_loop: &mut EventLoop, ready: Readiness) {
         // ANCHOR: reading
-        let mut buf = [0u8; 4096];
         loop {
             let Some(stream) = &mut self.stream else {
                 return;
             };
-            let n = match stream.read(&mut buf) {
+            let n = match stream.read(self.response.spare()) {
                 Ok(n) => n,
                 // Drained (or a spurious event): wait for the next readable event.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -193,7 +192,7 @@ impl Fetcher {
                 self.timeline.first_byte();
             }
             // An empty read is the end of the stream: the reader then says page or error.
-            match self.response.feed(&buf[..n]) {
+            match self.response.filled(n) {
                 Ok(None) => {}
                 Ok(Some(page)) => return self.finish(event_loop, Ok(page)),
                 Err(e) => return self.finish(event_loop, Err(e)),
@@ -265,8 +264,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
-pub fn fetch_size() -> usize {
-    size_of::<Fetcher>()
-}

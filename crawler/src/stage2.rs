@@ -84,10 +84,10 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 /// }
 /// ```
 ///
-/// Each `.await` is a place the fetch stops; each [`State`] holds the locals that must
+/// Each `.await` is a place the fetch stops; each `State` holds the locals that must
 /// survive until it resumes there. The socket is needed in every state after `Start`, so it
 /// sits beside the state, where `finish` can always find it to close it.
-struct Fetcher {
+pub struct Fetcher {
     url: String,
     /// Shared with the crawl, which reads it even if the fetch never ends.
     timeline: Rc<RefCell<Timeline>>,
@@ -228,9 +228,8 @@ impl Fetcher {
                 (State::Reading { response }, Some(stream), Some(token)) => {
                     // Read until `WouldBlock` (mio is edge-triggered: the bytes left unread now
                     // would never be announced again).
-                    let mut buf = [0u8; 4096];
                     loop {
-                        let n = match stream.read(&mut buf) {
+                        let n = match stream.read(response.spare()) {
                             Ok(n) => n,
                             // Drained (or a spurious event): wait for the next readable event.
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -244,7 +243,7 @@ impl Fetcher {
                             self.timeline.borrow_mut().first_byte();
                         }
                         // An empty read is the end of the stream: the reader then says page or error.
-                        if let Some(page) = response.feed(&buf[..n])? {
+                        if let Some(page) = response.filled(n)? {
                             return Ok(Step::Return(page));
                         }
                     }
@@ -292,8 +291,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
-pub fn fetch_size() -> usize {
-    size_of::<Fetcher>()
-}

@@ -3,8 +3,8 @@
 //!
 //! **New here:** the parts of stage 2's state machine that any request needs become
 //! coroutines of their own, each written once: `connect` waits for a connect to complete,
-//! `write_all` writes through short writes, `read` gets the next chunk, and `read_all`
-//! reads chunks until the response is complete, by delegating to `read`. The fetch keeps the
+//! `write_all` writes through short writes, `read` gets the next bytes, and `read_all`
+//! reads until the response is complete, by delegating to `read`. The fetch keeps the
 //! one it is running in its state and forwards each `send` to it with
 //! [`runtime::stage3::yield_from`]: the innermost coroutine's waits go up to the Task
 //! unchanged, its output comes back as a value, its error through `?`. The Task is stage 2's,
@@ -14,9 +14,9 @@
 //! `read_all`, then the fetch, then the Task, one `?` at each level.
 //!
 //! **Pain left:** every delegation is the same boilerplate: a state variant to hold the
-//! sub-coroutine, a `match` that passes its waits up, a `ready.take()`, and a socket shared
-//! through `Rc` because a sub-coroutine cannot borrow from its caller across a wait. All of
-//! that is what `connect(&sock).await?` means; stage 4 lets the compiler write it.
+//! sub-coroutine, a `match` that passes its waits up, a `ready.take()`, and a socket and a
+//! reader shared through `Rc`, as a sub-coroutine cannot borrow from its caller across a wait.
+//! All of that is what `connect(&sock).await?` means; stage 4 lets the compiler write it.
 
 use std::cell::RefCell;
 // std's `Read` trait is in scope unnamed: its name is the `read` sub-coroutine's below.
@@ -82,10 +82,10 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 /// }
 /// ```
 ///
-/// Each `.await` is a place the fetch stops; each [`State`] now holds the sub-coroutine the
+/// Each `.await` is a place the fetch stops; each `State` now holds the sub-coroutine the
 /// fetch waits in. The socket is needed in every state after `Start`, so it sits beside the
 /// state, where `finish` can always find it to close it.
-struct Fetcher {
+pub struct Fetcher {
     url: String,
     /// Shared with the crawl, which reads it even if the fetch never ends.
     timeline: Rc<RefCell<Timeline>>,
@@ -350,30 +350,35 @@ impl Coroutine for WriteAll {
     }
 }
 
-/// Python's `read(sock)`: the next chunk of bytes, empty at the end of the stream. It reads
-/// first and waits only when there is nothing to read, so a caller that asks for chunk after
-/// chunk reads until `WouldBlock` before it ever waits (mio is edge-triggered: the bytes left
-/// unread now would never be announced again).
-fn read(sock: &Sock) -> Read {
-    Read { sock: sock.clone() }
+/// Python's `read(sock)`, into the reader shared with its caller as the socket is (`Sock`
+/// says why): how many bytes came, 0 at the end of the stream. It reads first and waits only
+/// when there is nothing to read, so a caller that reads again and again reads until
+/// `WouldBlock` before it ever waits (mio is edge-triggered: the bytes left unread now would
+/// never be announced again).
+fn read(sock: &Sock, response: &Rc<RefCell<ResponseReader>>) -> Read {
+    Read {
+        sock: sock.clone(),
+        response: response.clone(),
+    }
 }
 
 struct Read {
     sock: Sock,
+    response: Rc<RefCell<ResponseReader>>,
 }
 
 impl Coroutine for Read {
-    type Output = Result<Vec<u8>, FetchError>;
+    type Output = Result<usize, FetchError>;
 
     fn send(&mut self, event_loop: &mut EventLoop, _: Option<Readiness>) -> Step<Self::Output> {
-        let mut buf = [0u8; 4096];
         loop {
             // The result is bound first: `wait` below borrows the stream again.
-            let read = self.sock.stream.borrow_mut().read(&mut buf);
+            let mut response = self.response.borrow_mut();
+            let read = self.sock.stream.borrow_mut().read(response.spare());
             match read {
                 Ok(n) => {
                     debug!("token {}: read {n} bytes", self.sock.token.0);
-                    return Step::Return(Ok(buf[..n].to_vec()));
+                    return Step::Return(Ok(n));
                 }
                 // Nothing to read yet (or a spurious event): wait to be readable.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -387,22 +392,23 @@ impl Coroutine for Read {
 }
 
 // ANCHOR: read_all
-/// Python's `read_all(sock)`: chunks from [`read`] until they make a complete response, at
-/// its Content-Length or at the end of the stream. It marks the first byte on `timeline`.
+/// Python's `read_all(sock)`: [`read`] after `read` until the bytes make a complete response,
+/// at its Content-Length or at the end of the stream. It marks the first byte on `timeline`.
 fn read_all(sock: &Sock, timeline: &Rc<RefCell<Timeline>>) -> ReadAll {
+    let response = Rc::new(RefCell::new(ResponseReader::new()));
     ReadAll {
         sock: sock.clone(),
         timeline: timeline.clone(),
-        response: ResponseReader::new(),
-        read: read(sock),
+        read: read(sock, &response),
+        response,
     }
 }
 
 struct ReadAll {
     sock: Sock,
     timeline: Rc<RefCell<Timeline>>,
-    response: ResponseReader,
-    /// The `read` it delegates to now; a new one for each chunk.
+    response: Rc<RefCell<ResponseReader>>,
+    /// The `read` it delegates to now; a new one for each read.
     read: Read,
 }
 
@@ -416,26 +422,26 @@ impl Coroutine for ReadAll {
 
 impl ReadAll {
     // ANCHOR: read_chunks
-    /// `chunk = yield from read(sock)` in a loop, with `?` for the errors of `read` and of
-    /// the response.
+    /// `n = yield from read(sock, response)` in a loop, with `?` for the errors of `read` and
+    /// of the response.
     fn resume(
         &mut self,
         event_loop: &mut EventLoop,
         mut ready: Option<Readiness>,
     ) -> Result<Step<Page>, FetchError> {
         loop {
-            let chunk = match yield_from(&mut self.read, event_loop, ready.take())? {
+            let n = match yield_from(&mut self.read, event_loop, ready.take())? {
                 Step::Wait(future) => return Ok(Step::Wait(future)),
-                Step::Return(chunk) => chunk,
+                Step::Return(n) => n,
             };
-            if !chunk.is_empty() {
+            if n > 0 {
                 self.timeline.borrow_mut().first_byte();
             }
-            // An empty chunk is the end of the stream: the reader then says page or error.
-            if let Some(page) = self.response.feed(&chunk)? {
+            // An empty read is the end of the stream: the reader then says page or error.
+            if let Some(page) = self.response.borrow_mut().filled(n)? {
                 return Ok(Step::Return(page));
             }
-            self.read = read(&self.sock);
+            self.read = read(&self.sock, &self.response);
         }
     }
     // ANCHOR_END: read_chunks
@@ -456,8 +462,3 @@ fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 // ANCHOR_END: connect_result
-
-/// What one fetch keeps between waits: its `Fetcher` (the bench's size column).
-pub fn fetch_size() -> usize {
-    size_of::<Fetcher>()
-}

@@ -79,7 +79,7 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
 // ANCHOR: fetch
 /// Connects, sends the request and reads until the response is complete: stage 0's `fetch`,
 /// with `.await` wherever stage 0 blocked.
-async fn fetch(url: &str, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
+pub async fn fetch(url: &str, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
     let url = Url::parse(url)?;
     let addr = url.socket_addr()?;
 
@@ -117,11 +117,3 @@ async fn read_all(
     }
 }
 // ANCHOR_END: read_all
-
-/// What one fetch keeps between waits: the future of `fetch` (the bench's size column).
-pub fn fetch_size() -> usize {
-    size_of_val(&fetch(
-        "http://127.0.0.1/",
-        &RefCell::new(Timeline::start()),
-    ))
-}

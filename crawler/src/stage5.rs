@@ -368,7 +368,7 @@ impl Drop for Claim<'_> {
 // ANCHOR: fetch
 /// Connects, sends the request and reads until the response is complete: stage 4's `fetch`,
 /// with the address resolved off the loop.
-async fn fetch(url: &Url, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
+pub async fn fetch(url: &Url, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
     let addrs = resolve(url).await?;
 
     let mut stream = connect(&addrs).await.map_err(FetchError::Connect)?;
@@ -457,10 +457,4 @@ fn restart(timeline: &RefCell<Timeline>) {
 pub async fn get(url: &str) -> Result<Page, FetchError> {
     let timeline = RefCell::new(Timeline::start());
     fetch(&Url::parse(url)?, &timeline).await
-}
-
-/// What one fetch keeps between waits: the future of `fetch` (the bench's size column).
-pub fn fetch_size() -> usize {
-    let timeline = RefCell::new(Timeline::start());
-    Url::parse("http://h/").map_or(0, |url| size_of_val(&fetch(&url, &timeline)))
 }

@@ -22,8 +22,8 @@
 //! user and system time (`/proc/self/stat`, 10 ms ticks), which a busy machine disturbs less
 //! than the wall time; *peak RSS* (`VmHWM`) and the RSS above the child's baseline per fetch
 //! in flight; *bytes a fetch keeps*, `size_of` what one fetch holds from one wait to the next
-//! (each stage's `fetch_size`: stages 1–3's `Fetcher`, the future of `fetch` for stages 4, 5
-//! and tokio — stage 5's worker keeps its own future besides); *syscalls per fetch*, counted by
+//! (`sizes.rs`: stages 1–3's `Fetcher`, the future of `fetch` for stages 4, 5 and tokio —
+//! stage 5's worker keeps its own future besides); *syscalls per fetch*, counted by
 //! `strace -f -c` around one more child (`syscalls.rs`), broken down by call in a second
 //! table. The table's first line names the machine — CPU, cores, memory, kernel, compiler —
 //! and the load average before and after the run: a number from a busy machine says so.
@@ -33,6 +33,7 @@
 //! | `main.rs` | the command line, the contenders, and which process does what |
 //! | `measure.rs` | the parent's loop over the table, one child per measurement, the servers |
 //! | `table.rs` | a row per contender and workload, the Markdown tables, the machine |
+//! | `sizes.rs` | the bytes one fetch of each stage keeps between waits |
 //! | `syscalls.rs` | system calls per fetch, from `strace -f -c` |
 //! | `runtime_alone.rs` | what one poll costs: tasks that wake themselves, no network |
 //! | `with_tokio.rs` | (`--features tokio`) the same crawl on tokio, and a tokio server |
@@ -88,6 +89,7 @@
 
 mod measure;
 mod runtime_alone;
+mod sizes;
 mod syscalls;
 mod table;
 #[cfg(feature = "tokio")]
@@ -119,18 +121,10 @@ pub fn contenders() -> Vec<Contender> {
         } else {
             s.crawl
         };
-        let fetch_size: Option<fn() -> usize> = match s.name {
-            "stage1" => Some(crawler::stage1::fetch_size),
-            "stage2" => Some(crawler::stage2::fetch_size),
-            "stage3" => Some(crawler::stage3::fetch_size),
-            "stage4" => Some(crawler::stage4::fetch_size),
-            "stage5" => Some(crawler::stage5::fetch_size),
-            _ => None,
-        };
         Contender {
             name: s.name.replace(" --", "-"),
             crawl,
-            fetch_size,
+            fetch_size: sizes::of(s.name),
         }
     });
     #[cfg(feature = "tokio")]
