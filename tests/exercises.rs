@@ -228,7 +228,7 @@ fn answer(mut conn: TcpStream, requests: &Mutex<Vec<String>>, silent: bool) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stage 5, exercise 1: a semaphore instead of a queue
+// Stage 5, exercise 1: a semaphore instead of workers
 // ---------------------------------------------------------------------------------------------
 
 #[test]
