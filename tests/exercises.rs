@@ -337,7 +337,7 @@ mod logged {
 /// `exercises/checks` is what `.ci/exercises` proves; NOTES.md and `exercises/README.md` are
 /// what an attendee reads. They list the same exercises with the same kinds and checks (and
 /// README and the run sheet the same difficulty and minutes as NOTES), and every build
-/// exercise has its test here, its solution and its note.
+/// exercise has its test here, its solution, its note and two wrong attempts at least.
 #[test]
 fn the_exercise_list_matches_notes_and_the_solutions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -396,6 +396,23 @@ fn the_exercise_list_matches_notes_and_the_solutions() {
                 files.push(format!("exercises/solutions/{id}.md"));
                 if !this.contains(&format!("fn {id}()")) {
                     problems.push(format!("{id}: tests/exercises.rs has no test {id}"));
+                }
+                // Wrong attempts its check must fail (`.ci/exercises` proves it): two at least.
+                let prefix = format!("{id}__");
+                let wrong = std::fs::read_dir(root.join("exercises/wrong"))
+                    .map(|dir| {
+                        dir.flatten()
+                            .filter(|f| {
+                                let name = f.file_name().to_string_lossy().into_owned();
+                                name.starts_with(&prefix) && name.ends_with(".patch")
+                            })
+                            .count()
+                    })
+                    .unwrap_or(0);
+                if wrong < 2 {
+                    problems.push(format!(
+                        "{id}: {wrong} wrong attempt(s) in exercises/wrong/{id}__*.patch, not 2"
+                    ));
                 }
             }
             "break" if listed.iter().any(|l| &l.id == id && l.patch) => {
