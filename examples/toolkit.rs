@@ -121,7 +121,7 @@ pub async fn demos(site: &Site, print: bool) -> Report {
     say(format!("   cancelled: {}", report.cancelled));
 
     // 4. Seed 004's spinner: it spins on the loop while the slow work waits, then is cancelled.
-    say("4. a spinner while a slow task works (seed 004)".into());
+    say("4. a spinner while a slow task works".into());
     let frames = Rc::new(Cell::new(0));
     let spinner = spawn(spin(
         frames.clone(),

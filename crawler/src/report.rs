@@ -3,7 +3,7 @@
 //! ```text
 //!   /      |---.........................................#  | 203 ms  200 OK, 431 B
 //!   /1     |---..........................................# | 204 ms  200 OK, 433 B
-//! 10 ok, 0 failed in 206 ms; peak 10 in flight; one after another: 2031 ms (9.9x)
+//! 10 ok, 0 failed in 206 ms; peak 10 in flight; one after another: at most 2031 ms (9.9x at most)
 //! ```
 //!
 //! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
@@ -44,22 +44,28 @@ impl Crawl {
         self.outcomes.len() - self.ok()
     }
 
-    /// The most fetches that were under way at the same moment, from their timelines.
+    /// The most fetches that were under way at the same moment, from their timelines: started
+    /// and not ended, whether waiting for the network or for a loop that was busy elsewhere.
     pub fn peak_in_flight(&self) -> usize {
         peak_in_flight(&self.outcomes)
     }
 
-    /// What the pages that came back would have cost one after another: the sum of their
-    /// fetches' times. Failures are left out: a fetch cut off at the deadline, or refused at
-    /// once, says nothing about what fetching one after another would cost.
+    /// What the pages that came back would have cost one after another, *at most*: the sum
+    /// of their fetches' times. Only an upper bound: a fetch's time counts whatever held it
+    /// up, the other fetches included — a loop blocked by one task makes every fetch under
+    /// way wait for it, and the sum counts that wait once per fetch. The timelines cannot
+    /// tell waiting for the network from waiting for the loop, so the summary says "at most".
+    /// Failures are left out: a fetch cut off at the deadline, or refused at once, says
+    /// nothing about what fetching one after another would cost.
     pub fn one_after_another(&self) -> Duration {
         let pages = self.outcomes.iter().filter(|o| o.is_ok());
         pages.map(|o| o.timeline.elapsed()).sum()
     }
 
     /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; one after
-    /// another: <ms> ms (<speed-up>x)`. When some failed, the comparison names the pages it
-    /// counts (`one after another, the 7 pages alone: …`); when none came back, there is none.
+    /// another: at most <ms> ms (<speed-up>x at most)`. When some failed, the comparison names
+    /// the pages it counts (`one after another, the 7 pages alone: …`); when none came back,
+    /// there is none.
     pub fn summary(&self) -> String {
         let mut line = format!(
             "{} ok, {} failed in {} ms; peak {} in flight",
@@ -76,13 +82,13 @@ impl Crawl {
         };
         let _ = write!(
             line,
-            "; one after another{which}: {} ms",
+            "; one after another{which}: at most {} ms",
             serial.as_millis()
         );
         // A speed-up only means something when there is more than one fetch to overlap.
         if self.ok() > 1 {
             let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
-            let _ = write!(line, " ({ratio:.1}x)");
+            let _ = write!(line, " ({ratio:.1}x at most)");
         }
         line
     }
@@ -479,7 +485,7 @@ mod tests {
         assert!(
             text.contains(
                 "2 ok, 1 failed in 400 ms; peak 2 in flight; one after another, the 2 pages \
-                 alone: 400 ms (1.0x)"
+                 alone: at most 400 ms (1.0x at most)"
             ),
             "{text}"
         );

@@ -171,7 +171,6 @@ impl Fetcher {
         self.fail_if_err(event_loop, waiting);
     }
 
-    // ANCHOR: read_response
     /// Callback: the socket is readable. Reads until `WouldBlock` (mio is edge-triggered:
     /// the bytes left unread now would never be announced again).
     fn read_response(&mut self, event_loop: &mut EventLoop, ready: Readiness) {
@@ -200,7 +199,6 @@ impl Fetcher {
         }
         // ANCHOR_END: reading
     }
-    // ANCHOR_END: read_response
 
     /// The end of the fetch, whatever it was: unregister and close the socket, keep the result.
     /// With nothing registered for it any more, the loop no longer waits for this fetch.

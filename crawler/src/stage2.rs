@@ -197,7 +197,6 @@ impl Fetcher {
                     let request = std::mem::take(request);
                     self.state = State::Sending { request, sent: 0 };
                 }
-                // ANCHOR: sending
                 (State::Sending { request, sent }, Some(stream), Some(token)) => {
                     while *sent < request.len() {
                         match stream.write(&request[*sent..]) {
@@ -223,7 +222,6 @@ impl Fetcher {
                     };
                     return Ok(Step::Wait(event_loop.when_ready(token)));
                 }
-                // ANCHOR_END: sending
                 // ANCHOR: reading
                 (State::Reading { response }, Some(stream), Some(token)) => {
                     // Read until `WouldBlock` (mio is edge-triggered: the bytes left unread now

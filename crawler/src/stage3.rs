@@ -197,7 +197,6 @@ impl Fetcher {
                     let write_all = write_all(sock, std::mem::take(request));
                     self.state = State::Sending { write_all };
                 }
-                // ANCHOR: sending
                 (State::Sending { write_all }, Some(sock)) => {
                     match yield_from(write_all, event_loop, ready.take())? {
                         Step::Wait(future) => return Ok(Step::Wait(future)),
@@ -207,7 +206,6 @@ impl Fetcher {
                     let read_all = read_all(sock, &self.timeline);
                     self.state = State::Reading { read_all };
                 }
-                // ANCHOR_END: sending
                 // ANCHOR: reading
                 // The last delegation: its waits and its page are the fetch's own.
                 (State::Reading { read_all }, Some(_)) => {
