@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use log::{LevelFilter, Log, Metadata, Record};
@@ -52,6 +53,9 @@ pub struct Recorder {
     start: Instant,
     cap: usize,
     kept: Mutex<Recording>,
+    /// Set once `cap` lines are kept: from then on a line costs a count, no lock.
+    full: AtomicBool,
+    left_out: AtomicU64,
 }
 
 impl Recorder {
@@ -72,6 +76,8 @@ impl Recorder {
             start: Instant::now(),
             cap,
             kept: Mutex::new(Recording::default()),
+            full: AtomicBool::new(false),
+            left_out: AtomicU64::new(0),
         }));
         log::set_logger(recorder)?;
         log::set_max_level(LevelFilter::Trace);
@@ -80,7 +86,10 @@ impl Recorder {
 
     /// What was kept since the last call (and how much was left out), emptied.
     pub fn take(&self) -> Recording {
-        std::mem::take(&mut *self.lock())
+        let mut kept = std::mem::take(&mut *self.lock());
+        kept.left_out += self.left_out.swap(0, Ordering::Relaxed);
+        self.full.store(false, Ordering::Relaxed);
+        kept
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recording> {
@@ -104,7 +113,9 @@ impl Log for Recorder {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if is_kept(record.metadata()) {
+        if is_kept(record.metadata()) && self.full.load(Ordering::Relaxed) {
+            self.left_out.fetch_add(1, Ordering::Relaxed);
+        } else if is_kept(record.metadata()) {
             let micros = self.start.elapsed().as_micros() as u64;
             let mut kept = self.lock();
             if kept.lines.len() < self.cap {
@@ -119,6 +130,7 @@ impl Log for Recorder {
                 });
             } else {
                 kept.left_out += 1;
+                self.full.store(true, Ordering::Relaxed);
             }
         }
         if self.forward.enabled(record.metadata()) {
