@@ -379,6 +379,7 @@ impl Model {
                 let why = why.unwrap_or_else(|| match &self.running {
                     Some(running) if *running == name => "the task itself (wake_by_ref)".into(),
                     Some(running) => format!("task {running}, while it was polled"),
+                    None if name == "main" => "block_on: its first poll".to_string(),
                     None => "the executor, outside any poll".to_string(),
                 });
                 if self

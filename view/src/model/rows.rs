@@ -93,7 +93,7 @@ impl Model {
             places.push(format!("timer {timer}"));
         }
         if places.is_empty() {
-            return "its waker is held elsewhere".into();
+            return "its waker is held by what it awaits".into();
         }
         format!("waker at {}", places.join(", "))
     }
