@@ -212,6 +212,12 @@ impl Model {
                         self.set(&running, State::Waiting);
                     }
                 }
+                if self.stage == 1 {
+                    // Their sources may have changed interest: reword every waiting fetch.
+                    let waiting = self.tasks.iter().filter(|(_, t)| t.state == State::Waiting);
+                    let keys: Vec<String> = waiting.map(|(k, _)| k.clone()).collect();
+                    self.dirty_tasks.extend(keys);
+                }
             }
             Kind::RunReady => {
                 self.tick = m.num("tick").unwrap_or(self.tick);
@@ -232,7 +238,8 @@ impl Model {
                     source.fetch = fetch;
                 }
                 self.dirty_sources.insert(token);
-                mark = fetch.map(|f| (f, 'g'));
+                let sign = if m.kind == Kind::Register { 'g' } else { 'r' };
+                mark = fetch.map(|f| (f, sign));
             }
             Kind::StoreWaker => {
                 let token = token.unwrap_or_default();
@@ -256,6 +263,12 @@ impl Model {
             Kind::TokenUrl => {
                 let (token, url) = (token.unwrap_or_default(), m.get("url").unwrap_or("?"));
                 let f = self.fetch(url);
+                // The first line of a fetch registers it; the next ones are its code running.
+                let sign = if self.fetches[f].state == State::New {
+                    'g'
+                } else {
+                    'r'
+                };
                 let what = m.get("what").unwrap_or_default();
                 self.fetches[f].note = what.split(" to ").next().unwrap_or(what).to_string();
                 self.sources.entry(token).or_default().fetch = Some(f);
@@ -265,7 +278,7 @@ impl Model {
                     self.task(&f.to_string()).waits = format!("token {token}");
                 }
                 self.dirty_tasks.insert(self.key_of(f));
-                mark = Some((f, 'g'));
+                mark = Some((f, sign));
             }
             Kind::Fired | Kind::FiredResolves | Kind::FiredWake => {
                 let token = token.unwrap_or_default();

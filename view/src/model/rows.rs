@@ -101,7 +101,7 @@ impl Model {
     /// How the page names a task: `task 3`, `main`, or the URL's path.
     pub(super) fn name(&self, who: &str) -> String {
         match who.parse::<usize>() {
-            Ok(f) if self.stage == 1 => short(&self.fetches[f].url),
+            Ok(f) if self.stage == 1 => format!("fetch {f}"),
             Ok(n) => format!("task {n}"),
             Err(_) if who.contains("://") => short(who),
             Err(_) if who == "?" => "a callback".into(),
@@ -122,7 +122,7 @@ impl Model {
             };
             let url = source.fetch.map(|f| short(&self.fetches[f].url));
             let mut held = match self.stage {
-                1 => url.as_ref().map(|_| "its callback".to_string()),
+                1 => url.as_ref().map(|_| "callback".to_string()),
                 2 | 3 => source.future.clone(),
                 _ => Some(
                     (source.wakers.iter())
@@ -162,6 +162,13 @@ impl Model {
             };
             let (class, label) = state.label();
             let mut waits = task.waits.clone();
+            if self.stage == 1 && state == State::Waiting {
+                // Stage 1: a fetch waits on its token, for what its callback is registered for.
+                let mut mine = self.sources.iter().filter(|(_, s)| s.fetch == task.fetch);
+                if let Some((token, source)) = mine.next() {
+                    waits = format!("token {token} ({})", source.interest);
+                }
+            }
             if let (Some(fetch), true) = (fetch, state.ended() || waits.is_empty()) {
                 waits = fetch.note.clone();
             }
