@@ -4,7 +4,7 @@
 //! The stages already name every step of their loops in their `log` lines (`RUST_LOG=trace`).
 //! [`Recorder`] is a `log` logger that keeps those lines while a crawl runs, and hands every
 //! record on to the usual `env_logger` as well, so `RUST_LOG` works as it always does. After
-//! the report, [`write`] reads the lines back with one table of patterns ([`patterns`]),
+//! the report, [`write()`] reads the lines back with one table of patterns ([`patterns`]),
 //! rebuilds the loop's state line by line ([`model`]) and writes `target/loop/NAME.html`:
 //! one file, its script and style inside, nothing fetched from the network.
 //!
