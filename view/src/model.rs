@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use crate::patterns::{Kind, classify};
 
 mod rows;
+#[cfg(test)]
+mod tests;
 
 pub use rows::{Op, Step, short};
 
@@ -191,7 +193,12 @@ impl Model {
         let task = m.get("task").map(str::to_string);
         let mut mark = None;
         let why = self.why.take();
-        match m.kind {
+        // From stage 4 on, a token that fires wakes the waker stored there, however it is said.
+        let kind = match m.kind {
+            Kind::Fired if self.stage >= 4 => Kind::FiredWake,
+            kind => kind,
+        };
+        match kind {
             Kind::Tick => {
                 // `park` then `tick N: poll` (or the other way) is one tick, not two.
                 if self.last != Some(Kind::Tick) {
@@ -286,7 +293,7 @@ impl Model {
                 let owner = self.owner(token);
                 if let Some(source) = self.sources.get_mut(&token) {
                     source.fired = Some(what.clone());
-                    if m.kind == Kind::FiredWake {
+                    if kind == Kind::FiredWake {
                         // The reactor takes the waker out to wake it.
                         let (taken, kept) =
                             (source.wakers.drain(..)).partition(|(w, _)| what.contains(w.as_str()));
@@ -298,9 +305,9 @@ impl Model {
                     self.dirty_sources.insert(token);
                     mark = source.fetch.map(|f| (f, '!'));
                 }
-                if m.kind == Kind::FiredWake {
+                if kind == Kind::FiredWake {
                     self.why = Some(format!("reactor: token {token} {what}"));
-                } else if m.kind == Kind::Fired {
+                } else if kind == Kind::Fired {
                     // Stage 1: the callback runs here, inside the loop's dispatch.
                     if let Some(prev) = self.running.replace(owner.clone().unwrap_or_default()) {
                         if !prev.is_empty() && !self.ended(&prev) {
@@ -459,10 +466,10 @@ impl Model {
             }
             Kind::Polled | Kind::Other => {}
         }
-        self.last = Some(m.kind);
+        self.last = Some(kind);
         Step {
             tick: self.tick,
-            kind: m.kind,
+            kind,
             pattern,
             mark,
             ops: self.rows(),

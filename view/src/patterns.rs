@@ -91,6 +91,7 @@ pub const PATTERNS: &[(&str, Kind, &str)] = &[
     ("token {token}: waits until {interest}", Kind::StoreWaker, "the leaf future stores the task's waker at the token and returns Pending"),
     ("unregister token {token}", Kind::Deregister, "the socket is deregistered: the OS stops watching it"),
     ("token {token}: removed", Kind::Deregister, "the socket is deregistered: the OS stops watching it"),
+    ("token {token}: deregistered", Kind::Deregister, "the socket is deregistered: the OS stops watching it"),
     ("token {token} is {url}: {what}", Kind::TokenUrl, "the fetch behind the token moves on"),
     ("token {token} fired: {what} -> resolves {future}", Kind::FiredResolves, "the token fired: the future waiting on it resolves"),
     ("token {token} fired but nothing is registered", Kind::Other, "an event for a token nobody waits on: ignored"),
