@@ -13,6 +13,7 @@ use crate::patterns::{Kind, classify};
 mod rows;
 #[cfg(test)]
 mod tests;
+mod toolkit;
 
 pub use rows::{Op, Step, short};
 
@@ -420,38 +421,13 @@ impl Model {
                 self.fetches[f].state = state;
                 mark = Some((f, if state == State::Queued { 'q' } else { 'g' }));
             }
-            Kind::Queued => {
-                let f = self.fetch(m.get("url").unwrap_or("?"));
-                self.fetches[f].state = State::Queued;
-                self.fetches[f].note = "in the crawl's queue".into();
-                mark = Some((f, 'g'));
-            }
-            Kind::Takes => {
-                let f = self.fetch(m.get("url").unwrap_or("?"));
-                self.fetches[f].state = State::Running;
-                if let Some(running) = self.running.clone() {
-                    self.task(&running).fetch = Some(f);
-                    self.fetches[f].note = format!("taken by {}", self.name(&running));
-                }
-                mark = Some((f, 'r'));
-            }
-            Kind::TimerArmed | Kind::TimerDropped => {
-                let timer = m.num("timer").unwrap_or_default();
-                if m.kind == Kind::TimerArmed {
-                    let after = format!("armed for {}", m.get("after").unwrap_or("?"));
-                    let task = self.running.clone().unwrap_or_else(|| "?".into());
-                    self.timers.insert(timer, (after, task));
-                } else {
-                    self.timers.remove(&timer);
-                }
-                self.dirty_timers.insert(timer);
-            }
-            Kind::TimersDue => self.why = Some("a timer: its deadline passed".into()),
-            Kind::Abort => self.why = Some("abort (from the JoinHandle)".into()),
-            Kind::FromThread => {
-                let thread = m.get("thread").unwrap_or("?");
-                self.why = Some(format!("another thread ({thread})"));
-            }
+            Kind::Queued
+            | Kind::Takes
+            | Kind::TimerArmed
+            | Kind::TimerDropped
+            | Kind::TimersDue
+            | Kind::Abort
+            | Kind::FromThread => mark = self.toolkit(kind, &m),
             Kind::Done => {
                 let url = m.get("url").unwrap_or_default();
                 // Only a URL of the crawl: `{url}: {result}` fits many other lines.
