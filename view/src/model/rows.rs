@@ -169,7 +169,8 @@ impl Model {
                     waits = format!("token {token} ({})", source.interest);
                 }
             }
-            if let (Some(fetch), true) = (fetch, state.ended() || waits.is_empty()) {
+            let note = state.ended() || (waits.is_empty() && self.stage < 5);
+            if let (Some(fetch), true) = (fetch, note) {
                 waits = fetch.note.clone();
             }
             let url = fetch.map(|f| short(&f.url)).unwrap_or_default();

@@ -26,7 +26,7 @@ impl Model {
             Kind::TimerArmed | Kind::TimerDropped => {
                 let timer = m.num("timer").unwrap_or_default();
                 if kind == Kind::TimerArmed {
-                    let after = format!("armed for {}", m.get("after").unwrap_or("?"));
+                    let after = format!("in {}", rounded(m.get("after").unwrap_or("?")));
                     let task = self.running.clone().unwrap_or_else(|| "?".into());
                     self.timers.insert(timer, (after, task));
                 } else {
@@ -43,5 +43,17 @@ impl Model {
             _ => {}
         }
         None
+    }
+}
+
+/// A `Duration`'s `Debug` (`4.999551844s`) to the millisecond (`5.000s`): a timer's deadline
+/// fits its column.
+fn rounded(duration: &str) -> String {
+    let unit = duration.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let number = &duration[..duration.len() - unit.len()];
+    match number.parse::<f64>() {
+        Ok(n) if unit == "s" => format!("{n:.3} s"),
+        Ok(n) => format!("{n:.0} {unit}"),
+        Err(_) => duration.to_string(),
     }
 }
