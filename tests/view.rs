@@ -265,8 +265,18 @@ fn the_page_in_a_headless_browser_shows_each_steps_state() {
     let html = view::html("stage4", "stage4", &recording, &outcomes, Instant::now());
     std::fs::write(&page, html).unwrap();
 
+    // Three steps, opened at once (a browser takes a while to start).
+    let fired = (recording.lines.iter())
+        .position(|l| classify(&l.message).kind == Kind::FiredWake)
+        .unwrap();
+    let fired = fired.to_string();
+    let [first, last, middle] = std::thread::scope(|s| {
+        ["0", "999999", fired.as_str()]
+            .map(|step| s.spawn(|| dom(&chromium, &page, step)))
+            .map(|opened| opened.join().unwrap())
+    });
+
     // Step 0: the first line, `spawn task 0`; nothing registered, nothing queued yet.
-    let first = dom(&chromium, &page, "0");
     assert!(first.contains("data-step=\"0\""), "{first}");
     assert!(section(&first, "trace").contains("spawn task 0"), "{first}");
     assert!(
@@ -282,7 +292,6 @@ fn the_page_in_a_headless_browser_shows_each_steps_state() {
 
     // The last step (a step past the end opens the last): every task done, no source, an
     // empty queue, the report's count.
-    let last = dom(&chromium, &page, "999999");
     let n = recording.lines.len() - 1;
     assert!(last.contains(&format!("data-step=\"{n}\"")), "{last}");
     let tasks = section(&last, "panel-task");
@@ -297,10 +306,6 @@ fn the_page_in_a_headless_browser_shows_each_steps_state() {
     assert!(last.contains("Report: 3 ok, 0 failed."), "{last}");
 
     // A step in the middle: the reactor fires a token; the page says so on its source.
-    let fired = (recording.lines.iter())
-        .position(|l| classify(&l.message).kind == Kind::FiredWake)
-        .unwrap();
-    let middle = dom(&chromium, &page, &fired.to_string());
     let sources = section(&middle, "panel-src");
     assert!(sources.contains("class=\"fired chg\""), "{sources}");
     assert!(sources.contains("taken: woke task"), "{sources}");
