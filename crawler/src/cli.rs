@@ -226,7 +226,8 @@ pub fn run<E: Clone>(
     let given: Vec<String> = std::env::args().collect();
     let switches = example.switches().into_iter();
     let title = std::iter::once(example.name())
-        .chain(switches.filter(|switch| *switch != "--view" && given.contains(&switch.to_string())))
+        .chain(switches.filter(|switch| given.iter().any(|arg| arg == switch)))
+        .filter(|switch| *switch != "--view")
         .collect::<Vec<_>>()
         .join(" ");
     let crawl = Crawl {
