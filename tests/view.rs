@@ -170,18 +170,32 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-/// Runs an example (built by `cargo test`, or here when run alone); its stdout.
+/// Runs an example; its stdout. The examples are built first with this test's profile and
+/// target directory: a no-op under plain `cargo test` (it built them), and no stale binary
+/// under `cargo test --test view`.
 fn example(name: &str, args: &[&str]) -> String {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile = profile_dir();
+        let mut cargo = Command::new(option_env!("CARGO").unwrap_or("cargo"));
+        cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
+        cargo.args(["build", "--quiet", "--examples", "--target-dir"]);
+        cargo.arg(profile.parent().unwrap());
+        match profile.file_name().unwrap().to_str().unwrap() {
+            "debug" => {}
+            "release" => {
+                cargo.arg("--release");
+            }
+            other => {
+                cargo.args(["--profile", other]);
+            }
+        }
+        assert!(
+            cargo.status().unwrap().success(),
+            "cargo build --examples failed"
+        );
+    });
     let binary = profile_dir().join("examples").join(name);
-    if !binary.exists() {
-        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--example", name, "--target-dir"])
-            .arg(profile_dir().parent().unwrap())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
     let out = Command::new(&binary).args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
