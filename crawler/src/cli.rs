@@ -57,6 +57,8 @@ pub struct Args<E> {
     pub site_name: Option<String>,
     /// The stage's own options, filled by its own flags.
     pub stage: E,
+    /// `--view`: record the run and write a page that steps through it.
+    pub view: bool,
     delay_given: bool,
 }
 
@@ -74,6 +76,7 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
         base: None,
         site_name: None,
         stage,
+        view: false,
         delay_given: false,
     };
     Command::new(name, about, args)
@@ -122,6 +125,12 @@ pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<
                 args.site_name = Some(v.to_string());
                 Ok(())
             },
+        )
+        .switch(
+            "--view",
+            "record the run; after the report, write target/loop/NAME.html, a page that \
+             steps through the loop",
+            |args| args.view = true,
         )
         .check(|args| {
             if args.site_name.is_some() && args.base.is_some() {
@@ -191,7 +200,14 @@ pub fn run<E: Clone>(
         Ok(args) => args,
         Err(code) => return code,
     };
-    init_logging();
+    // `--view` puts a recorder in front of the usual logger.
+    let recorder = match args.view {
+        true => view::Recorder::install(Box::new(log_from_env().build())).ok(),
+        false => {
+            init_logging();
+            None
+        }
+    };
     let (urls, site) = match targets(&args) {
         Ok(targets) => targets,
         Err(message) => {
@@ -211,6 +227,7 @@ pub fn run<E: Clone>(
     let switches = example.switches().into_iter();
     let title = std::iter::once(example.name())
         .chain(switches.filter(|switch| given.iter().any(|arg| arg == switch)))
+        .filter(|switch| *switch != "--view")
         .collect::<Vec<_>>()
         .join(" ");
     let crawl = Crawl {
@@ -227,6 +244,9 @@ pub fn run<E: Clone>(
             plural(site.peak_connections(), "connection", "connections")
         );
         site.stop();
+    }
+    if let Some(recorder) = recorder {
+        write_view(example.name(), &crawl, &recorder.take());
     }
     if crawl.failed() == 0 {
         ExitCode::SUCCESS
@@ -345,7 +365,33 @@ pub fn targets<E>(args: &Args<E>) -> Result<(Vec<String>, Option<Site>), String>
 /// the built-in site (target `site`) and `mio` itself — unless `RUST_LOG` names them
 /// (`RUST_LOG=trace,site=debug`): a directive that names a module beats the default level.
 pub fn init_logging() {
-    let _ = logger(&std::env::var("RUST_LOG").unwrap_or_default()).try_init();
+    let _ = log_from_env().try_init();
+}
+
+fn log_from_env() -> env_logger::Builder {
+    logger(&std::env::var("RUST_LOG").unwrap_or_default())
+}
+
+/// `--view`'s page, written after the report; prints its address.
+fn write_view(name: &str, crawl: &Crawl, recording: &view::Recording) {
+    let outcomes: Vec<view::Outcome> = (crawl.outcomes.iter())
+        .map(|o| view::Outcome {
+            url: o.url.clone(),
+            result: match &o.result {
+                Ok(page) => format!("{} {}", page.status, page.reason),
+                Err(e) => e.to_string(),
+            },
+            ok: o.is_ok(),
+            times: {
+                let t = &o.timeline;
+                [Some(t.start), t.connected, t.first_byte, t.end]
+            },
+        })
+        .collect();
+    match view::write(name, &crawl.stage, recording, &outcomes, crawl.started) {
+        Ok(path) => println!("view: {}", view::file_url(&path)),
+        Err(e) => eprintln!("error: cannot write the --view page: {e}"),
+    }
 }
 
 /// The logger [`init_logging`] installs, for `filters` in `RUST_LOG`'s syntax (the tests
