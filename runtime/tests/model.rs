@@ -29,10 +29,12 @@
 //! Replay one with `LOOPLAB_MODEL_SEED=<seed> LOOPLAB_MODEL_CASES=1 cargo test -p runtime
 //! --test model -- --nocapture` (timing varies from run to run, so a failure may need a few).
 //!
-//! What it has found: the semaphore leaving a released permit free while others waited (issue
-//! 22 bug 3, fixed), and a panic in a task's `Drop` during cancellation escaping `block_on`
-//! (bug 2: set `PANICS_IN_DROP`). Planted bugs it finds: a cancelled getter or `acquire` that
-//! does not pass its wake-up or permit on, a `Sleep` that does not disarm when dropped.
+//! What it finds on the code before issue 22: the semaphore leaving a released permit free
+//! while others wait (bug 3, in the first case), and a panic in a task's `Drop` during
+//! cancellation escaping `block_on` (bug 2, with `PANICS_IN_DROP`). Planted bugs it finds: a
+//! cancelled getter or `acquire` that does not pass its wake-up or permit on, a `Sleep` that
+//! does not disarm when dropped. One it does not (in 3,000 cases): a cancelled `put` that
+//! does not pass its wake-up on, which later puts and gets hide.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
