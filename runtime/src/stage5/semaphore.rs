@@ -5,7 +5,8 @@
 //! Handed, not left free for the fastest: a holder that releases and asks again in the same
 //! poll would otherwise take it back every time, and the line would wait forever.
 //!
-//! Its rules, each with the test (below) that proves it:
+//! Its rules, each with the test (below) that proves it; `runtime/tests/model.rs` checks 2–5
+//! in random sequences of tasks (2 and 3 after every poll, 4 and 5 once they settle):
 //!
 //! 1. **A released permit goes to the first in line** (`SemaphoreState::release`; the
 //!    `Some(ticket)` arm of `Acquire::poll`). `a_released_permit_goes_to_the_first_waiter`

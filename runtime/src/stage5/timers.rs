@@ -18,7 +18,8 @@
 //! (cancelled, its socket deregistered) if the time ran out, the timer (removed) if the
 //! future finished in time.
 //!
-//! Its rules, each with the test (below) that proves it:
+//! Its rules, each with the test (below) that proves it; `runtime/tests/model.rs` checks 4
+//! and 5 (no more timers than timed waits) after every step of random sequences of tasks:
 //!
 //! 1. **A timer never fires early** (the clock check at the top of `Sleep::poll`).
 //!    `timers_fire_in_deadline_order_and_never_early`
