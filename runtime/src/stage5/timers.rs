@@ -85,7 +85,6 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Never early: only the clock says when it is done, not the wake-up.
         if Instant::now() >= self.deadline {
-            // ANCHOR: yield
             // Due before it ever waited (`sleep(ZERO)`, a deadline past): yield once all the
             // same. Ready at once, a loop around it would never give the loop a turn, and
             // every other task, timer and socket would freeze.
@@ -94,7 +93,6 @@ impl Future for Sleep {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            // ANCHOR_END: yield
             self.disarm();
             return Poll::Ready(());
         }
