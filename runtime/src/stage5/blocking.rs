@@ -17,16 +17,10 @@
 //!
 //! Its rules, each with the test (below) that proves it:
 //!
-//! 1. **Each job waiting gets a thread, up to [`MAX_THREADS`]**: jobs submitted in the same
-//!    poll count the idle threads under the queue's lock, and a thread stays counted idle
-//!    until it holds that lock again (`BlockingPool::submit`, `State::idle`, `work`).
+//! 1. **Each job waiting gets a thread, up to [`MAX_THREADS`]**: `submit` compares the jobs
+//!    with the idle threads under one lock (`State`).
 //!    `jobs_submitted_together_each_get_a_thread_when_none_is_idle`
-//! 2. **Never more than [`MAX_THREADS`] threads** (`submit`).
-//!    `the_pool_never_starts_more_than_max_threads`
-//! 3. **The result wakes the loop from another thread** (the job's `waker.wake()`).
-//!    `spawn_blocking_wakes_a_parked_loop`
-//! 4. **A panic in the work is its task's error; the thread goes on** (`catch_unwind`).
-//!    `a_panic_in_blocking_work_is_an_error_and_the_pool_goes_on`
+//! 2. **Never more threads than that** (`submit`). `the_pool_never_starts_more_than_max_threads`
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -48,6 +42,7 @@ pub const MAX_THREADS: usize = 4;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The threads that run blocking work, and the queue of work they take it from.
+#[derive(Default)]
 pub struct BlockingPool {
     shared: Arc<Shared>,
     threads: Cell<usize>,
@@ -55,16 +50,17 @@ pub struct BlockingPool {
 
 /// What the pool's threads share: the work queue and how many of them wait for work, under
 /// one lock, and the signal that wakes a waiting thread.
+#[derive(Default)]
 struct Shared {
     state: Mutex<State>,
     work_arrived: Condvar,
 }
 
+#[derive(Default)]
 struct State {
     jobs: VecDeque<Job>,
-    /// Threads waiting for work. A thread stops counting here only once it has woken *and*
-    /// holds the lock, so work submitted meanwhile sees it as spoken for by the jobs queued
-    /// before: four jobs submitted in one poll, with one idle thread, start three more.
+    /// Threads waiting for work. One leaves this count only once it has woken *and* holds the
+    /// lock: four jobs submitted in one poll, with one idle thread, start three more.
     idle: usize,
     /// The pool was dropped: the threads end once the queue is empty.
     closed: bool,
@@ -81,17 +77,7 @@ impl Shared {
 impl BlockingPool {
     /// A pool with no thread yet.
     pub fn new() -> BlockingPool {
-        BlockingPool {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    jobs: VecDeque::new(),
-                    idle: 0,
-                    closed: false,
-                }),
-                work_arrived: Condvar::new(),
-            }),
-            threads: Cell::new(0),
-        }
+        BlockingPool::default()
     }
 
     /// How many threads the pool has started.
@@ -100,15 +86,12 @@ impl BlockingPool {
     }
 
     /// Queues `job`, starting a thread for it unless an idle one is left for it, while there
-    /// is room.
+    /// is room. (Only this thread submits; a pool thread that takes a job lowers both numbers.)
     fn submit(&self, job: Job) -> io::Result<()> {
         let started = self.threads.get();
-        // Only this thread submits, and a pool thread that takes a job lowers both numbers:
-        // the comparison still holds when the job is pushed, below.
-        let waiting = {
-            let state = self.shared.lock();
-            state.jobs.len() + 1 > state.idle
-        };
+        let state = self.shared.lock();
+        let waiting = state.jobs.len() + 1 > state.idle;
+        drop(state);
         if waiting && started < MAX_THREADS {
             let shared = Arc::clone(&self.shared);
             let spawned = thread::Builder::new()
@@ -129,12 +112,6 @@ impl BlockingPool {
         self.shared.lock().jobs.push_back(job);
         self.shared.work_arrived.notify_one();
         Ok(())
-    }
-}
-
-impl Default for BlockingPool {
-    fn default() -> Self {
-        BlockingPool::new()
     }
 }
 

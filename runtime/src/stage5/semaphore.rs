@@ -1,23 +1,21 @@
 //! asyncio's `Semaphore`, for tasks on one loop: at most N holders at once.
 //!
 //! Nothing here touches the reactor: a task with no permit waits in a `WaitList`
-//! (`wait_list.rs`), and a [`Permit`] dropped is *handed* to the first in line, then woken.
-//! Handed, not left free for the fastest: a holder that releases and asks again in the same
-//! poll would otherwise take it back every time, and the line would wait forever.
+//! (`wait_list.rs`), and a [`Permit`] dropped is *handed* to the first in line, then woken —
+//! not left free for the fastest, or a holder that releases and asks again in the same poll
+//! would take it back every time while the line waits forever.
 //!
-//! Its rules, each with the test (below) that proves it; `runtime/tests/model.rs` checks 2–5
-//! in random sequences of tasks (2 and 3 after every poll, 4 and 5 once they settle):
+//! Its rules, each with the test (below) that proves it (`runtime/tests/model.rs` checks all
+//! four in random sequences of tasks):
 //!
-//! 1. **A released permit goes to the first in line** (`SemaphoreState::release`; the
-//!    `Some(ticket)` arm of `Acquire::poll`). `a_released_permit_goes_to_the_first_waiter`
-//! 2. **A newcomer takes a permit only while nobody waits**: a permit is free only when the
-//!    line is empty (the `None` arms of `Acquire::poll`). The same test: the holder's
-//!    `acquire` right after its release is the newcomer.
-//! 3. **At most N holders** (`permits`). `the_semaphore_limits_holders_and_releases_on_drop`
-//! 4. **A permit cannot leak**: dropping it, or its task, releases it (`Permit`'s `Drop`).
+//! 1. **First come, first served**: a released permit goes to the first in line
+//!    (`SemaphoreState::release`), and a newcomer takes one only while nobody waits (the
+//!    `None` arms of `Acquire::poll`). `a_released_permit_goes_to_the_first_waiter`
+//! 2. **At most N holders** (`permits`). `the_semaphore_limits_holders_and_releases_on_drop`
+//! 3. **A permit cannot leak**: dropping it, or its task, releases it (`Permit`'s `Drop`).
 //!    `a_permit_is_released_even_when_its_holder_is_cancelled`
-//! 5. **A permit handed to a waiter that is cancelled before it runs is passed on**
-//!    (`Acquire`'s `Drop`). `a_cancelled_waiter_that_was_woken_passes_the_permit_on`
+//! 4. **A waiter cancelled after a permit was handed to it passes it on** (`Acquire`'s
+//!    `Drop`). `a_cancelled_waiter_that_was_woken_passes_the_permit_on`
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -32,9 +30,7 @@ use super::wait_list::{WaitList, wake};
 /// asyncio's `Semaphore`: at most `permits` holders at once. `acquire().await` waits for a
 /// permit; the [`Permit`] gives it back when dropped, so an early `return`, a `?` or a
 /// cancelled task cannot leak one. (Python writes `async with semaphore:`; here the scope of
-/// the permit is the scope of a variable.) Clones share the same permits.
-///
-/// Fair: permits go to the waiting tasks in the order they asked, as in asyncio and tokio.
+/// the permit is the scope of a variable.) Clones share the same permits. Fair, as asyncio's.
 #[derive(Clone)]
 pub struct Semaphore {
     state: Rc<RefCell<SemaphoreState>>,
@@ -100,9 +96,9 @@ impl Future for Acquire {
         let this = &mut *self;
         let mut state = this.semaphore.state.borrow_mut();
         let granted = match this.ticket {
-            // In line: out of it means a released permit was handed to us (rule 1).
+            // In line: out of it means a released permit was handed to us.
             Some(ticket) => !state.waiting.is_waiting(ticket),
-            // New: a free permit is ours. There is one only if nobody waits (rule 2).
+            // New: a free permit is ours. There is one only if nobody waits.
             None if state.permits > 0 => {
                 state.permits -= 1;
                 true

@@ -1,38 +1,30 @@
 //! Timers: `sleep`, `sleep_until`, `timeout`, `timeout_at`, and `yield_now`.
 //!
 //! A timer is a deadline and a waker, kept by the reactor in its
-//! [`Timers`](super::reactor::Timers), sorted by deadline.
-//! The loop needs two changes for them, both small:
+//! [`Timers`](super::reactor::Timers), sorted by deadline. The loop needs two small changes:
+//! the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
+//! until a socket was ready, however long that took), and after `poll` returns the reactor
+//! wakes every timer that is due, earliest first. No thread, no signal, no timer wheel: the
+//! OS's `poll` timeout *is* the timer. A timer fires late by however long the loop was busy,
+//! which is why a task must never block the loop.
 //!
-//! - the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
-//!   until a socket was ready, however long that took);
-//! - after `poll` returns, the reactor wakes every timer that is due, earliest first.
+//! [`timeout`] is not a new mechanism: a `select` between the future and a [`Sleep`] (written
+//! out, to box less) whose loser is dropped — the future (cancelled, its socket deregistered)
+//! if the time ran out, the timer (removed) if the future finished in time.
 //!
-//! No thread, no signal, no timer wheel: the OS's `poll` timeout *is* the timer. A timer
-//! never fires early — it fires when the loop sees the clock past its deadline — and it fires
-//! late by however long the loop was busy, which is why a task must never block the loop.
+//! Its rules, each with the test (below) that proves it (`runtime/tests/model.rs` checks 4
+//! and 5 in random sequences of tasks):
 //!
-//! [`Sleep`] is the leaf future; it removes its timer when dropped, so a cancelled sleep
-//! leaves nothing behind. [`timeout`] is not a new mechanism: it is a `select` between the
-//! future and a [`Sleep`] (written out, to box less), and the loser is dropped — the future
-//! (cancelled, its socket deregistered) if the time ran out, the timer (removed) if the
-//! future finished in time.
-//!
-//! Its rules, each with the test (below) that proves it; `runtime/tests/model.rs` checks 4
-//! and 5 (no more timers than timed waits) after every step of random sequences of tasks:
-//!
-//! 1. **A timer never fires early** (the clock check at the top of `Sleep::poll`).
+//! 1. **Never early**: the clock decides, not the wake-up (top of `Sleep::poll`).
 //!    `timers_fire_in_deadline_order_and_never_early`
-//! 2. **The loop sleeps no longer than until the next deadline** (the executor's `park`,
-//!    the reactor's `take_due`). `the_loop_sleeps_until_the_next_deadline_with_nothing_else_to_wait_for`
-//! 3. **A sleep already due when first polled yields once** — `sleep(ZERO)`, [`yield_now`], a
-//!    past deadline, a `timeout(ZERO, …)` — as asyncio's `sleep(0)` does (the `waited` flag
-//!    in `Sleep::poll`). `a_sleep_already_due_yields_once`, `yield_now_yields_once`,
-//!    `a_loop_of_zero_sleeps_or_timeouts_does_not_freeze_the_loop`
+//! 2. **The loop sleeps no longer than until the next deadline** (`park`, `take_due`).
+//!    `the_loop_sleeps_until_the_next_deadline_with_nothing_else_to_wait_for`
+//! 3. **A sleep already due when first polled yields once** (`sleep(ZERO)`, [`yield_now`], a
+//!    past deadline, `timeout(ZERO, …)`), as asyncio's `sleep(0)` (`waited` in `Sleep::poll`).
+//!    `a_sleep_already_due_yields_once`, `a_loop_of_zero_sleeps_or_timeouts_does_not_freeze_the_loop`
 //! 4. **A dropped timer is removed** (`Sleep`'s `Drop`). `a_dropped_timer_is_removed`
 //! 5. **A timeout drops the loser at once** (`Timeout::poll`).
-//!    `a_timeout_fires_cancels_the_future_and_deregisters_its_source`,
-//!    `a_future_done_in_time_wins_and_its_timer_is_removed`
+//!    `a_timeout_fires_cancels_the_future_and_deregisters_its_source`
 
 use std::fmt;
 use std::future::Future;
@@ -62,10 +54,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
-/// Gives the loop a turn: the task goes to the back of the ready queue, the loop looks at
-/// the OS (sockets, due timers), and the task runs again after the others that were ready.
-/// asyncio's `sleep(0)`, tokio's `yield_now`; what a long computation on the loop calls
-/// now and then.
+/// Gives the loop a turn (asyncio's `sleep(0)`, tokio's `yield_now`): the task runs again
+/// after the others that were ready, and after the loop has looked at sockets and timers.
 pub fn yield_now() -> Sleep {
     sleep(Duration::ZERO)
 }
@@ -85,9 +75,8 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Never early: only the clock says when it is done, not the wake-up.
         if Instant::now() >= self.deadline {
-            // Due before it ever waited (`sleep(ZERO)`, a deadline past): yield once all the
-            // same. Ready at once, a loop around it would never give the loop a turn, and
-            // every other task, timer and socket would freeze.
+            // Due before it ever waited (`sleep(ZERO)`): yield once all the same, or a loop
+            // around it would freeze every other task, timer and socket.
             if !self.waited {
                 self.waited = true;
                 cx.waker().wake_by_ref();
