@@ -139,7 +139,6 @@ pub struct Permit {
     semaphore: Semaphore,
 }
 
-// ANCHOR: permit_drop
 impl Drop for Permit {
     fn drop(&mut self) {
         let next = self.semaphore.state.borrow_mut().release();
@@ -148,8 +147,9 @@ impl Drop for Permit {
 }
 
 impl SemaphoreState {
-    /// A permit comes back: it goes to the first in line, who is taken out of the line and
-    /// returned, to be woken; only if nobody waits is it free for whoever asks next.
+    /// A permit comes back: to the first in line, taken out of the line to be woken; to the
+    /// free ones only if nobody waits.
+    // ANCHOR: permit_drop
     fn release(&mut self) -> Option<Waker> {
         let next = self.waiting.next();
         if next.is_none() {
@@ -158,8 +158,8 @@ impl SemaphoreState {
         trace!("semaphore: permit released, {} free", self.permits);
         next
     }
+    // ANCHOR_END: permit_drop
 }
-// ANCHOR_END: permit_drop
 
 #[cfg(test)]
 mod tests {
