@@ -11,18 +11,24 @@
 //! comes from another thread, interrupts the loop's `poll` through its `mio::Waker`. Stage 4
 //! built that path already; here it gets its first real user.
 //!
-//! The pool starts with no thread and adds one whenever work arrives and none is idle, up to
-//! [`MAX_THREADS`]; more work waits in the pool's queue. Blocking work cannot be cancelled:
-//! dropping the future only drops the result when it comes.
+//! The pool starts with no thread and adds one whenever work arrives and no idle thread is
+//! left for it, up to [`MAX_THREADS`]; more work waits in the pool's queue. Blocking work
+//! cannot be cancelled: dropping the future only drops the result when it comes.
+//!
+//! Its rules, each with the test (below) that proves it:
+//!
+//! 1. **Each job waiting gets a thread, up to [`MAX_THREADS`]**: `submit` compares the jobs
+//!    with the idle threads under one lock (`State`).
+//!    `jobs_submitted_together_each_get_a_thread_when_none_is_idle`
+//! 2. **Never more threads than that** (`submit`). `the_pool_never_starts_more_than_max_threads`
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
@@ -36,30 +42,42 @@ pub const MAX_THREADS: usize = 4;
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The threads that run blocking work, and the queue of work they take it from.
+#[derive(Default)]
 pub struct BlockingPool {
-    jobs: Sender<Job>,
     shared: Arc<Shared>,
     threads: Cell<usize>,
 }
 
-/// What the pool's threads share: the work queue, and how many of them wait for work.
+/// What the pool's threads share: the work queue and how many of them wait for work, under
+/// one lock, and the signal that wakes a waiting thread.
+#[derive(Default)]
 struct Shared {
-    jobs: Mutex<Receiver<Job>>,
-    idle: AtomicUsize,
+    state: Mutex<State>,
+    work_arrived: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// Threads waiting for work. One leaves this count only once it has woken *and* holds the
+    /// lock: four jobs submitted in one poll, with one idle thread, start three more.
+    idle: usize,
+    /// The pool was dropped: the threads end once the queue is empty.
+    closed: bool,
+}
+
+impl Shared {
+    /// The queue never stays half-changed (jobs run outside the lock, and catch their own
+    /// panics): a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl BlockingPool {
     /// A pool with no thread yet.
     pub fn new() -> BlockingPool {
-        let (jobs, receiver) = mpsc::channel();
-        BlockingPool {
-            jobs,
-            shared: Arc::new(Shared {
-                jobs: Mutex::new(receiver),
-                idle: AtomicUsize::new(0),
-            }),
-            threads: Cell::new(0),
-        }
+        BlockingPool::default()
     }
 
     /// How many threads the pool has started.
@@ -67,10 +85,14 @@ impl BlockingPool {
         self.threads.get()
     }
 
-    /// Queues `job`, starting a thread for it if none is idle and there is room.
+    /// Queues `job`, starting a thread for it unless an idle one is left for it, while there
+    /// is room. (Only this thread submits; a pool thread that takes a job lowers both numbers.)
     fn submit(&self, job: Job) -> io::Result<()> {
         let started = self.threads.get();
-        if self.shared.idle.load(Ordering::SeqCst) == 0 && started < MAX_THREADS {
+        let state = self.shared.lock();
+        let waiting = state.jobs.len() + 1 > state.idle;
+        drop(state);
+        if waiting && started < MAX_THREADS {
             let shared = Arc::clone(&self.shared);
             let spawned = thread::Builder::new()
                 .name(format!("looplab-blocking-{started}"))
@@ -87,33 +109,39 @@ impl BlockingPool {
                 Err(e) => return Err(e),
             }
         }
-        self.jobs
-            .send(job)
-            .map_err(|_| io::Error::other("the blocking pool has stopped"))
+        self.shared.lock().jobs.push_back(job);
+        self.shared.work_arrived.notify_one();
+        Ok(())
     }
 }
 
-impl Default for BlockingPool {
-    fn default() -> Self {
-        BlockingPool::new()
+impl Drop for BlockingPool {
+    /// Tells the threads to end once the queue is empty; does not wait for them.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work_arrived.notify_all();
     }
 }
 
-/// A pool thread: take work, run it, repeat. Ends when the pool is dropped (the queue's
-/// sender goes away), once the work it is doing, if any, is done — the executor does not wait
-/// for it: a lookup stuck for thirty seconds must not hold up the end of a crawl.
+/// A pool thread: take work, run it, repeat. Ends when the pool is dropped, once the queue
+/// is empty and the work it is doing, if any, is done — the executor does not wait for it: a
+/// lookup stuck for thirty seconds must not hold up the end of a crawl.
 fn work(shared: &Shared) {
+    let mut state = shared.lock();
     loop {
-        shared.idle.fetch_add(1, Ordering::SeqCst);
-        let job = shared
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .recv();
-        shared.idle.fetch_sub(1, Ordering::SeqCst);
-        match job {
-            Ok(job) => job(),
-            Err(_) => return,
+        if let Some(job) = state.jobs.pop_front() {
+            drop(state);
+            job();
+            state = shared.lock();
+        } else if state.closed {
+            return;
+        } else {
+            state.idle += 1;
+            state = shared
+                .work_arrived
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.idle -= 1;
         }
     }
 }
@@ -194,6 +222,7 @@ mod tests {
     use crate::stage5::{Executor, sleep, spawn_blocking};
     use std::cell::RefCell;
     use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -269,6 +298,60 @@ mod tests {
                 .unwrap();
             assert_eq!(panicked, Err(JoinError::Panicked("lookup exploded".into())));
             assert_eq!(after, Ok("still here"));
+        });
+    }
+
+    /// How many of the pool's threads wait for work.
+    fn idle(pool: &BlockingPool) -> usize {
+        pool.shared.lock().idle
+    }
+
+    /// Issue 22, bug 1: four jobs submitted in one poll while one warm thread is idle. Each
+    /// waits for the other three (a rendezvous), so they can only finish if they run at once;
+    /// the peak number of jobs running together is counted, not timed. The wait has a
+    /// fail-safe (two seconds), so that a pool too small fails the test instead of hanging it.
+    #[test]
+    fn jobs_submitted_together_each_get_a_thread_when_none_is_idle() {
+        bounded(|| {
+            let mut executor = Executor::new().unwrap();
+            // One warm thread, waiting for work.
+            executor
+                .block_on(async { spawn_blocking(|| ()).await })
+                .unwrap()
+                .unwrap();
+            while idle(executor.pool()) == 0 {
+                thread::yield_now();
+            }
+            let running = Arc::new(AtomicUsize::new(0));
+            let peak = Arc::new(AtomicUsize::new(0));
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let jobs = (0..MAX_THREADS).map(|_| {
+                let (running, peak, arrived) = (running.clone(), peak.clone(), arrived.clone());
+                spawn_blocking(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    let give_up = std::time::Instant::now() + Duration::from_secs(2);
+                    let mut met = false;
+                    while !met && std::time::Instant::now() < give_up {
+                        met = arrived.load(Ordering::SeqCst) == MAX_THREADS;
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    met
+                })
+            });
+            let met = executor
+                .block_on(async move { crate::stage5::join_all(jobs).await })
+                .unwrap();
+            let peak = peak.load(Ordering::SeqCst);
+            println!("peak {peak} jobs at once, met: {met:?}");
+            assert_eq!(
+                peak, MAX_THREADS,
+                "jobs submitted together ran {peak} at a time"
+            );
+            assert!(met.iter().all(|met| *met == Ok(true)), "{met:?}");
+            assert_eq!(executor.pool().threads(), MAX_THREADS);
         });
     }
 

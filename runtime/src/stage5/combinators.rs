@@ -379,9 +379,9 @@ mod tests {
             *log.borrow(),
             [
                 "in phase 0",
-                "done with phase 0", // a sleep of 0 is over at once
                 "in phase 1",
                 "in phase 2",
+                "done with phase 0", // a sleep of 0 yields once, as asyncio's does
                 "1 completed and 2 pending"
             ]
         );

@@ -1,14 +1,27 @@
 //! asyncio's `Semaphore`, for tasks on one loop: at most N holders at once.
 //!
 //! Nothing here touches the reactor: a task with no permit waits in a `WaitList`
-//! (`wait_list.rs`, which also says how a cancelled waiter passes its wake-up on), and
-//! dropping a [`Permit`] wakes the first in line.
+//! (`wait_list.rs`), and a [`Permit`] dropped is *handed* to the first in line, then woken —
+//! not left free for the fastest, or a holder that releases and asks again in the same poll
+//! would take it back every time while the line waits forever.
+//!
+//! Its rules, each with the test (below) that proves it (`runtime/tests/model.rs` checks all
+//! four in random sequences of tasks):
+//!
+//! 1. **First come, first served**: a released permit goes to the first in line
+//!    (`SemaphoreState::release`), and a newcomer takes one only while nobody waits (the
+//!    `None` arms of `Acquire::poll`). `a_released_permit_goes_to_the_first_waiter`
+//! 2. **At most N holders** (`permits`). `the_semaphore_limits_holders_and_releases_on_drop`
+//! 3. **A permit cannot leak**: dropping it, or its task, releases it (`Permit`'s `Drop`).
+//!    `a_permit_is_released_even_when_its_holder_is_cancelled`
+//! 4. **A waiter cancelled after a permit was handed to it passes it on** (`Acquire`'s
+//!    `Drop`). `a_cancelled_waiter_that_was_woken_passes_the_permit_on`
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use log::trace;
 
@@ -17,10 +30,7 @@ use super::wait_list::{WaitList, wake};
 /// asyncio's `Semaphore`: at most `permits` holders at once. `acquire().await` waits for a
 /// permit; the [`Permit`] gives it back when dropped, so an early `return`, a `?` or a
 /// cancelled task cannot leak one. (Python writes `async with semaphore:`; here the scope of
-/// the permit is the scope of a variable.) Clones share the same permits.
-///
-/// Not strictly fair: a task that arrives while a woken waiter is on its way through the
-/// ready queue may take the permit first; the woken one then waits again at the front.
+/// the permit is the scope of a variable.) Clones share the same permits. Fair, as asyncio's.
 #[derive(Clone)]
 pub struct Semaphore {
     state: Rc<RefCell<SemaphoreState>>,
@@ -85,11 +95,18 @@ impl Future for Acquire {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
         let this = &mut *self;
         let mut state = this.semaphore.state.borrow_mut();
-        if state.permits > 0 {
-            state.permits -= 1;
-            if let Some(ticket) = this.ticket.take() {
-                state.waiting.leave(ticket);
+        let granted = match this.ticket {
+            // In line: out of it means a released permit was handed to us.
+            Some(ticket) => !state.waiting.is_waiting(ticket),
+            // New: a free permit is ours. There is one only if nobody waits.
+            None if state.permits > 0 => {
+                state.permits -= 1;
+                true
             }
+            None => false,
+        };
+        if granted {
+            this.ticket = None;
             trace!("semaphore: permit taken, {} left", state.permits);
             return Poll::Ready(Permit {
                 semaphore: this.semaphore.clone(),
@@ -102,8 +119,8 @@ impl Future for Acquire {
 }
 
 impl Drop for Acquire {
-    /// A cancelled `acquire`: leave the line; if we had been woken for a free permit, wake
-    /// the next in line instead, or that permit would sit unused.
+    /// A cancelled `acquire`: leave the line; if a permit had been handed to us already, pass
+    /// it on, or it would be lost.
     fn drop(&mut self) {
         let Some(ticket) = self.ticket.take() else {
             return;
@@ -111,11 +128,7 @@ impl Drop for Acquire {
         let next = {
             let mut state = self.semaphore.state.borrow_mut();
             let was_in_line = state.waiting.leave(ticket);
-            if !was_in_line && state.permits > 0 {
-                state.waiting.next()
-            } else {
-                None
-            }
+            if was_in_line { None } else { state.release() }
         };
         wake(next);
     }
@@ -126,24 +139,32 @@ pub struct Permit {
     semaphore: Semaphore,
 }
 
-// ANCHOR: permit_drop
 impl Drop for Permit {
     fn drop(&mut self) {
-        let next = {
-            let mut state = self.semaphore.state.borrow_mut();
-            state.permits += 1;
-            trace!("semaphore: permit released, {} free", state.permits);
-            state.waiting.next()
-        };
+        let next = self.semaphore.state.borrow_mut().release();
         wake(next);
     }
 }
-// ANCHOR_END: permit_drop
+
+impl SemaphoreState {
+    /// A permit comes back: to the first in line, taken out of the line to be woken; to the
+    /// free ones only if nobody waits.
+    // ANCHOR: permit_drop
+    fn release(&mut self) -> Option<Waker> {
+        let next = self.waiting.next();
+        if next.is_none() {
+            self.permits += 1;
+        }
+        trace!("semaphore: permit released, {} free", self.permits);
+        next
+    }
+    // ANCHOR_END: permit_drop
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage5::testing::{Pool, poll_once};
+    use crate::stage5::testing::{Pool, poll_once, yield_once};
     use std::cell::Cell;
 
     #[test]
@@ -184,6 +205,40 @@ mod tests {
         assert_eq!(peak.get(), 3);
         assert_eq!(semaphore.available_permits(), 3);
         assert_eq!(semaphore.waiting(), 0);
+    }
+
+    /// Issue 22, bug 3: a holder that releases its permit and asks for it again in the same
+    /// poll must not starve the task waiting in line. Counts how many of the holder's
+    /// releases the waiter waits through: one, as with asyncio and tokio.
+    #[test]
+    fn a_released_permit_goes_to_the_first_waiter() {
+        let semaphore = Semaphore::new(1);
+        let mut pool = Pool::new();
+        let releases = Rc::new(Cell::new(0));
+        let waited = Rc::new(Cell::new(None));
+        let (holder_semaphore, holder_releases) = (semaphore.clone(), releases.clone());
+        pool.spawn(async move {
+            let mut permit = holder_semaphore.acquire().await;
+            for _ in 0..50 {
+                yield_once().await;
+                drop(permit);
+                holder_releases.set(holder_releases.get() + 1);
+                permit = holder_semaphore.acquire().await; // in the poll that released it
+            }
+        });
+        let (waiter_releases, waiter_waited) = (releases.clone(), waited.clone());
+        pool.spawn(async move {
+            let _permit = semaphore.acquire().await;
+            waiter_waited.set(Some(waiter_releases.get()));
+        });
+        pool.run_until_stalled();
+        println!(
+            "the waiter got the permit after {:?} releases",
+            waited.get()
+        );
+        assert_eq!(waited.get(), Some(1));
+        assert_eq!(pool.unfinished(), 0);
+        assert_eq!(releases.get(), 50);
     }
 
     #[test]

@@ -58,6 +58,21 @@ pub async fn until(condition: impl Fn() -> bool) {
     .await
 }
 
+/// A future that wakes itself and returns `Pending` once, then is ready: one trip through
+/// the ready queue, whatever the executor.
+pub async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The tasks of a test, each with the flag its waker sets. `run_until_stalled` polls the

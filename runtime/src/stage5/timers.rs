@@ -1,22 +1,30 @@
-//! Timers: `sleep`, `sleep_until`, `timeout`, `timeout_at`.
+//! Timers: `sleep`, `sleep_until`, `timeout`, `timeout_at`, and `yield_now`.
 //!
 //! A timer is a deadline and a waker, kept by the reactor in its
-//! [`Timers`](super::reactor::Timers), sorted by deadline.
-//! The loop needs two changes for them, both small:
+//! [`Timers`](super::reactor::Timers), sorted by deadline. The loop needs two small changes:
+//! the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
+//! until a socket was ready, however long that took), and after `poll` returns the reactor
+//! wakes every timer that is due, earliest first. No thread, no signal, no timer wheel: the
+//! OS's `poll` timeout *is* the timer. A timer fires late by however long the loop was busy,
+//! which is why a task must never block the loop.
 //!
-//! - the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
-//!   until a socket was ready, however long that took);
-//! - after `poll` returns, the reactor wakes every timer that is due, earliest first.
+//! [`timeout`] is not a new mechanism: a `select` between the future and a [`Sleep`] (written
+//! out, to box less) whose loser is dropped — the future (cancelled, its socket deregistered)
+//! if the time ran out, the timer (removed) if the future finished in time.
 //!
-//! No thread, no signal, no timer wheel: the OS's `poll` timeout *is* the timer. A timer
-//! never fires early — it fires when the loop sees the clock past its deadline — and it fires
-//! late by however long the loop was busy, which is why a task must never block the loop.
+//! Its rules, each with the test (below) that proves it (`runtime/tests/model.rs` checks 4
+//! and 5 in random sequences of tasks):
 //!
-//! [`Sleep`] is the leaf future; it removes its timer when dropped, so a cancelled sleep
-//! leaves nothing behind. [`timeout`] is not a new mechanism: it is a `select` between the
-//! future and a [`Sleep`] (written out, to box less), and the loser is dropped — the future
-//! (cancelled, its socket deregistered) if the time ran out, the timer (removed) if the
-//! future finished in time.
+//! 1. **Never early**: the clock decides, not the wake-up (top of `Sleep::poll`).
+//!    `timers_fire_in_deadline_order_and_never_early`
+//! 2. **The loop sleeps no longer than until the next deadline** (`park`, `take_due`).
+//!    `the_loop_sleeps_until_the_next_deadline_with_nothing_else_to_wait_for`
+//! 3. **A sleep already due when first polled yields once** (`sleep(ZERO)`, [`yield_now`], a
+//!    past deadline, `timeout(ZERO, …)`), as asyncio's `sleep(0)` (`waited` in `Sleep::poll`).
+//!    `a_sleep_already_due_yields_once`, `a_loop_of_zero_sleeps_or_timeouts_does_not_freeze_the_loop`
+//! 4. **A dropped timer is removed** (`Sleep`'s `Drop`). `a_dropped_timer_is_removed`
+//! 5. **A timeout drops the loser at once** (`Timeout::poll`).
+//!    `a_timeout_fires_cancels_the_future_and_deregisters_its_source`
 
 use std::fmt;
 use std::future::Future;
@@ -31,17 +39,25 @@ use log::trace;
 use super::executor;
 use super::reactor::{Reactor, TimerKey};
 
-/// asyncio's `sleep`: a future that is ready once `duration` has passed.
+/// asyncio's `sleep`: a future that is ready once `duration` has passed. `sleep(ZERO)`
+/// yields once, as asyncio's `sleep(0)` does (see [`yield_now`]).
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(after(duration))
 }
 
-/// A future that is ready once `deadline` has passed.
+/// A future that is ready once `deadline` has passed; one already past yields once.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         timer: None,
+        waited: false,
     }
+}
+
+/// Gives the loop a turn (asyncio's `sleep(0)`, tokio's `yield_now`): the task runs again
+/// after the others that were ready, and after the loop has looked at sockets and timers.
+pub fn yield_now() -> Sleep {
+    sleep(Duration::ZERO)
 }
 
 /// The future of [`sleep`] and [`sleep_until`]. Its timer is armed at the first `poll` and
@@ -49,6 +65,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     deadline: Instant,
     timer: Option<(Rc<Reactor>, TimerKey)>,
+    /// It has returned `Pending` at least once.
+    waited: bool,
 }
 
 impl Future for Sleep {
@@ -57,9 +75,17 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Never early: only the clock says when it is done, not the wake-up.
         if Instant::now() >= self.deadline {
+            // Due before it ever waited (`sleep(ZERO)`): yield once all the same, or a loop
+            // around it would freeze every other task, timer and socket.
+            if !self.waited {
+                self.waited = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             self.disarm();
             return Poll::Ready(());
         }
+        self.waited = true;
         let deadline = self.deadline;
         match &mut self.timer {
             Some((reactor, key)) => {
@@ -200,8 +226,9 @@ fn after(duration: Duration) -> Instant {
 mod tests {
     use super::*;
     use crate::stage5::reactor::Timers;
+    use crate::stage5::testing::flag_waker;
     use crate::stage5::{Executor, TcpStream, spawn};
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::net::TcpListener;
     use std::task::Waker;
 
@@ -300,6 +327,96 @@ mod tests {
             })
             .unwrap();
         assert_eq!(out, Ok(Ok("quick")));
+        assert_eq!(executor.reactor().timers(), 0);
+    }
+
+    /// Issue 22, bug 4: a sleep already due when first polled — `sleep(ZERO)`, a deadline in
+    /// the past — still yields once: it wakes itself and returns `Pending`, then is ready.
+    #[test]
+    fn a_sleep_already_due_yields_once() {
+        let past = Instant::now() - Duration::from_secs(1);
+        for mut due in [Box::pin(sleep(Duration::ZERO)), Box::pin(sleep_until(past))] {
+            let (waker, woken) = flag_waker();
+            let mut cx = Context::from_waker(&waker);
+            let first = due.as_mut().poll(&mut cx);
+            println!("first poll: {first:?}, woken: {}", woken.get());
+            assert!(first.is_pending() && woken.get(), "it did not yield");
+            assert!(due.as_mut().poll(&mut cx).is_ready());
+        }
+    }
+
+    #[test]
+    fn yield_now_yields_once() {
+        let mut yielding = Box::pin(yield_now());
+        let (waker, woken) = flag_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(yielding.as_mut().poll(&mut cx).is_pending());
+        assert!(woken.get());
+        assert!(yielding.as_mut().poll(&mut cx).is_ready());
+    }
+
+    /// Issue 22, bug 4: tasks that loop on `sleep(ZERO)`, or retry a `timeout(ZERO, …)`, must
+    /// not freeze the loop: a timer fires, a socket is read and another task runs meanwhile.
+    /// The spinners stop when told to, or after `LIMIT` turns: reaching it means they froze
+    /// everything else, and the count says so (no stopwatch).
+    #[test]
+    fn a_loop_of_zero_sleeps_or_timeouts_does_not_freeze_the_loop() {
+        const LIMIT: u32 = 100_000;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let writer = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            std::io::Write::write_all(&mut socket, b"hi").unwrap();
+        });
+        let mut executor = Executor::new().unwrap();
+        let stop = Rc::new(Cell::new(false));
+        let turns = Rc::new(Cell::new(0));
+        let (s1, t1, s2, t2, s3) = (
+            stop.clone(),
+            turns.clone(),
+            stop.clone(),
+            turns.clone(),
+            stop.clone(),
+        );
+        let sleeper = executor.spawn(async move {
+            let mut n = 0;
+            while !s1.get() && n < LIMIT {
+                sleep(Duration::ZERO).await;
+                n += 1;
+            }
+            t1.set(t1.get() + 1);
+            n
+        });
+        let retrier = executor.spawn(async move {
+            let mut n = 0;
+            while !s2.get() && n < LIMIT {
+                let _ = timeout(Duration::ZERO, std::future::pending::<()>()).await;
+                n += 1;
+            }
+            t2.set(t2.get() + 1);
+            n
+        });
+        let (read, spins) = executor
+            .block_on(async move {
+                // Another task, a timer and a socket, all while the spinners spin.
+                let other = spawn(async { 7 });
+                sleep(Duration::from_millis(1)).await;
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                let mut buf = [0u8; 2];
+                let read = stream.read(&mut buf).await.unwrap();
+                assert_eq!(other.await, Ok(7));
+                s3.set(true);
+                (read, (sleeper.await.unwrap(), retrier.await.unwrap()))
+            })
+            .unwrap();
+        writer.join().unwrap();
+        println!("read {read} bytes; the spinners turned {spins:?} times");
+        assert_eq!(read, 2);
+        assert!(
+            spins.0 < LIMIT && spins.1 < LIMIT,
+            "froze the loop: {spins:?}"
+        );
+        assert_eq!(turns.get(), 2);
         assert_eq!(executor.reactor().timers(), 0);
     }
 

@@ -10,7 +10,8 @@
 //! aborted, it lost a `select`, a `timeout` fired). If it was still in line, it leaves the line.
 //! If it had already been *woken* — someone picked it to take the permit or the item — and it
 //! is dropped before it ran, that wake-up would be lost and another waiter could sleep forever
-//! next to a free permit. So a dropped waiter that was woken passes the wake-up on.
+//! next to a free permit. So a dropped waiter that was woken passes the wake-up on (the
+//! semaphore, which hands the permit itself to the first in line, passes the permit on).
 //!
 //! The line has a file of its own, not a place in `semaphore.rs`, because neither tool owns
 //! it: both use it the same way, and a reader of `queue.rs` should not have to open the
@@ -53,6 +54,12 @@ impl WaitList {
     /// means it had been woken already.
     pub(super) fn leave(&mut self, ticket: u64) -> bool {
         self.line.remove(&ticket).is_some()
+    }
+
+    /// Whether `ticket` is still in line (`false`: taken out by [`next`](WaitList::next), or it
+    /// left).
+    pub(super) fn is_waiting(&self, ticket: u64) -> bool {
+        self.line.contains_key(&ticket)
     }
 
     /// Takes the first in line out, to be woken. The caller wakes it once it has let go of
