@@ -21,7 +21,9 @@
 //! A per-request `?delay_ms=N` overrides the delay, so a demo can make answers arrive out of
 //! order: `/3?delay_ms=50`. `HEAD` gets the head `GET` would get; other methods get `405`. A
 //! client that has not sent its whole request head within [`SiteConfig::head_timeout`] (10 s)
-//! gets `408` instead, so an idle or trickling client cannot hold a connection for long.
+//! gets `408` instead, so an idle or trickling client cannot hold a connection for long. A
+//! client that leaves while it waits for its answer is closed at once, and one that does not
+//! take its answer within [`SiteConfig::send_timeout`] (10 s) is dropped.
 //!
 //! Every log line, in every file here, names the target `"site"` rather than its module path:
 //! [`init_logging`](crate::cli::init_logging) leaves that target out of `RUST_LOG=trace`, so
@@ -49,11 +51,14 @@ use server::{LISTENER, Server, WAKER, listen};
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
 
 /// The longest delay the site accepts, from its configuration or from `?delay_ms=`; also the
-/// longest [`SiteConfig::head_timeout`].
+/// longest [`SiteConfig::head_timeout`] and [`SiteConfig::send_timeout`].
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 
 /// How long a client may take to send its request head when nothing else is configured.
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to take its whole answer when nothing else is configured.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // The public API
@@ -72,6 +77,10 @@ pub struct SiteConfig {
     /// head (capped at [`MAX_DELAY`]). A client still sending then — idle, or trickling one
     /// header line at a time — gets `408 Request Timeout` and is closed.
     pub head_timeout: Duration,
+    /// How long a client may take, from the moment its answer is due, to take all of it
+    /// (capped at [`MAX_DELAY`]). A client that stops reading is closed then, and its answer
+    /// freed.
+    pub send_timeout: Duration,
 }
 
 impl Default for SiteConfig {
@@ -81,6 +90,7 @@ impl Default for SiteConfig {
             delay: DEFAULT_DELAY,
             pages: 10,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }
@@ -115,6 +125,7 @@ impl Site {
     pub fn start_on(ip: IpAddr, mut config: SiteConfig) -> io::Result<Site> {
         config.delay = config.delay.min(MAX_DELAY);
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
+        config.send_timeout = config.send_timeout.min(MAX_DELAY);
         let mut listener = listen(SocketAddr::new(ip, config.port))?;
         let addr = listener.local_addr()?;
         config.port = addr.port();

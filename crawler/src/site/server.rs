@@ -2,7 +2,8 @@
 //! reads each request head, holds the connection until its delay is over, writes the answer
 //! and closes it. Timers live in a heap; the earliest deadline is `poll`'s timeout, so a
 //! thousand waiting connections cost no thread and no busy loop. The same heap bounds how long
-//! a client may take to send its request head, and paces `accept` when it fails. What each
+//! a client may take to send its request head and to take its answer, and paces `accept` when
+//! it fails. What each
 //! answer *says* is decided in `pages.rs`; this file only moves bytes and keeps time.
 
 use std::cmp::Reverse;
@@ -18,7 +19,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use socket2::{Domain, Socket, Type};
 
-use super::pages::{Reply, answer};
+use super::pages::{MAX_HEAD_BYTES, Reply, answer};
 use super::{Shared, SiteConfig};
 
 /// How many connections may wait in the kernel's queue before the loop accepts them.
@@ -82,8 +83,13 @@ enum State {
     Reading { head: Vec<u8>, deadline: Instant },
     /// The response is ready; a timer will wake the connection when it is `due`.
     Waiting { response: Vec<u8>, due: Instant },
-    /// Sending the response; `sent` bytes are already out.
-    Writing { response: Vec<u8>, sent: usize },
+    /// Sending the response, which must be out by `deadline` (a timer is set); `sent` bytes
+    /// are already out.
+    Writing {
+        response: Vec<u8>,
+        sent: usize,
+        deadline: Instant,
+    },
 }
 
 /// What the loop does with a connection after one step of it.
@@ -202,9 +208,15 @@ impl Server {
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) => {
-                    // Most likely out of file descriptors. The connections wait in the backlog,
-                    // but no new "readable" edge will come for them: retry on a timer — one
-                    // at a time, though every new connection fires the listener again.
+                    // Most likely out of file descriptors: they are the site's budget, and
+                    // it is spent. It keeps serving the connections it holds, each of which
+                    // gives its descriptor back within a bound: `head_timeout` to send its
+                    // head, its delay (cut short if the client leaves), `send_timeout` to
+                    // take its answer. (A client that waits an hour for `?delay_ms=3600000`
+                    // on purpose holds its descriptor that long; `ulimit -n` is the knob.)
+                    // The new connections wait in the backlog, but no new "readable" edge
+                    // will come for them: retry on a timer — one at a time, though every new
+                    // connection fires the listener again.
                     let now = Instant::now();
                     if self.accept_failures.failed(now) {
                         warn!(target: "site", "{}", accept_failed(&e, self.conns.len()));
@@ -228,15 +240,14 @@ impl Server {
         let next = match conn.state {
             State::Reading { .. } => conn.read_request(&self.config, &mut self.buf),
             State::Writing { .. } => conn.write_response(self.poll.registry()),
-            // Nothing to do until the timer fires. (A client that went away meanwhile is
-            // noticed when the write fails.)
-            State::Waiting { .. } => Next::Keep,
+            State::Waiting { .. } => conn.read_while_waiting(&mut self.buf),
         };
         self.then(id, next);
     }
 
     /// Fires every timer that is due: answers the waiting connections, answers `408` to those
-    /// whose request head is not in by its deadline, retries `accept`.
+    /// whose request head is not in by its deadline, drops those that did not take their
+    /// answer by theirs, retries `accept`.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
         while let Some(&Reverse((when, id))) = self.timers.peek() {
@@ -260,9 +271,20 @@ impl Server {
                     reply.into_bytes()
                 }
                 State::Waiting { response, due } if *due <= now => std::mem::take(response),
+                State::Writing { deadline, .. } if *deadline <= now => {
+                    let why = format!("not all taken in {:?}", self.config.send_timeout);
+                    self.close(id, &why);
+                    continue;
+                }
                 _ => continue, // a timer the connection has outlived
             };
-            conn.state = State::Writing { response, sent: 0 };
+            let deadline = now + self.config.send_timeout;
+            self.timers.push(Reverse((deadline, id)));
+            conn.state = State::Writing {
+                response,
+                sent: 0,
+                deadline,
+            };
             let next = conn.write_response(self.poll.registry());
             self.then(id, next);
         }
@@ -275,6 +297,12 @@ impl Server {
             Next::AnswerAt(due) => {
                 self.shared.requests.fetch_add(1, Ordering::SeqCst);
                 self.timers.push(Reverse((due, id)));
+                // The client may have left in the very read that completed its request: no
+                // new event would say so.
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    let next = conn.read_while_waiting(&mut self.buf);
+                    self.then(id, next);
+                }
             }
             Next::Close(why) => self.close(id, &why),
         }
@@ -331,10 +359,30 @@ impl Conn {
         Next::AnswerAt(due)
     }
 
+    /// While the answer waits: reads until `WouldBlock` what the client sends (nothing, if it
+    /// behaves), to notice at once that it left — the end of the stream, or an error — rather
+    /// than when the answer is due, up to an hour later, holding a descriptor meanwhile. A
+    /// client that closes only its sending half looks the same, and is taken to have left.
+    fn read_while_waiting(&mut self, buf: &mut [u8]) -> Next {
+        let mut extra = 0;
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Next::Close("the client left before its answer".into()),
+                Ok(n) if extra + n > MAX_HEAD_BYTES => {
+                    return Next::Close("the client sent too much after its request".into());
+                }
+                Ok(n) => extra += n, // HTTP/1.0 has no second request: dropped
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Next::Close(format!("read failed: {e}")),
+            }
+        }
+    }
+
     /// Writes as much of the response as the socket takes. Writes can be short: then wait for
     /// "writable" and continue. Done means close, right here in the same step.
     fn write_response(&mut self, registry: &Registry) -> Next {
-        let State::Writing { response, sent } = &mut self.state else {
+        let State::Writing { response, sent, .. } = &mut self.state else {
             return Next::Keep;
         };
         while *sent < response.len() {
