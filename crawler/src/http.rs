@@ -162,6 +162,11 @@ impl ResponseReader {
         self.advance(n)
     }
 
+    /// The bytes this reader holds now: never more than twice its limit.
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// `n` new bytes are in the buffer at `len`: take them as far as the response goes.
     fn advance(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
         let (start, end) = (self.len, self.len + n);
@@ -281,8 +286,10 @@ impl HeadScan {
             }
             self.lines += 1;
         }
-        if self.lines == 0 && buf.len() <= FIRST_READ {
-            check_start(buf)?;
+        // Bytes that cannot start a response are said at once (a server of another protocol
+        // may send a greeting and wait), looking at the first few only, however they come.
+        if self.lines == 0 && from < FIRST_READ {
+            check_start(&buf[..buf.len().min(FIRST_READ)])?;
         }
         Ok(None)
     }
