@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crawler::fetch::{FetchError, Page};
 use crawler::http::ResponseReader;
 use crawler::site::{Site, SiteConfig};
+use socket2::{Domain, Socket, Type};
 
 // ---------------------------------------------------------------------------------------------
 // The response reader
@@ -283,21 +284,25 @@ fn the_site_drops_a_client_that_stops_reading() {
     .unwrap();
     let stalled: Vec<TcpStream> = (0..4)
         .map(|_| {
-            let stream = TcpStream::connect(site.addr()).unwrap();
+            // A small receive buffer, so that the kernel cannot take the page for the client.
+            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.connect(&site.addr().into()).unwrap();
+            let stream = TcpStream::from(socket);
             (&stream).write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
             stream
         })
         .collect();
     wait_until("the requests are in", || site.requests() == 4);
-    wait_until("every stalled client is dropped", || {
-        site.open_connections() == 0
-    });
-    // A client that reads is served meanwhile and after.
+    // A client that reads is served meanwhile.
     let mut stream = TcpStream::connect(site.addr()).unwrap();
     stream.write_all(b"GET /7 HTTP/1.0\r\n\r\n").unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.0 200 OK"), "{answer}");
+    wait_until("every stalled client is dropped", || {
+        site.open_connections() == 0
+    });
     drop(stalled);
 }
 

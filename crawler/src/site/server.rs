@@ -319,6 +319,14 @@ impl Server {
         let open = self.shared.open.fetch_sub(1, Ordering::SeqCst) - 1;
         debug!(target: "site", "#{id} {}: {why}; closed ({open} open)", conn.request);
         drop(conn);
+        // Its timers stay in the heap until due, up to an hour away. A live connection has at
+        // most three; once the rest outnumber them, sweep them out, so that clients that come
+        // and go cannot grow the heap (each sweep removes at least as many as it visits / 4).
+        if self.timers.len() > 4 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.timers
+                .retain(|Reverse((_, id))| *id == LISTENER.0 || conns.contains_key(id));
+        }
     }
 
     fn close_all(&mut self) {
