@@ -14,7 +14,8 @@
 //! 1. the public API, here: [`SiteConfig`], [`Site`], [`paths`];
 //! 2. the event loop (`Server`, in `server.rs`): accept, read the request head, wait, write,
 //!    close;
-//! 3. the pages (`pages.rs`): which request gets which answer, and the link graph.
+//! 3. accepting, and running out of descriptors (`accept.rs`);
+//! 4. the pages (`pages.rs`): which request gets which answer, and the link graph.
 //!
 //! Every connection walks the same three states: `Reading` its request head, `Waiting` for its
 //! timer, `Writing` the response; then the site closes it (HTTP/1.0, `Connection: close`).
@@ -41,11 +42,13 @@ use std::time::Duration;
 use log::{error, info, warn};
 use mio::{Interest, Poll, Waker};
 
+mod accept;
 mod pages;
 mod server;
 
+use accept::listen;
 pub use pages::paths;
-use server::{LISTENER, Server, WAKER, listen};
+use server::{LISTENER, Server, WAKER};
 
 /// The delay before each response when nothing else is configured.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);

@@ -1,8 +1,8 @@
 //! The site's tests: each starts a real site on a free port and talks to it over TCP, the
 //! way a crawler would, and the link graph is also walked without a network.
 
+use super::accept::AcceptFailures;
 use super::pages::{MAX_HEAD_BYTES, Page, links, parse_page};
-use super::server::AcceptFailures;
 use super::*;
 use socket2::{Domain, Socket, Type};
 use std::collections::{BTreeSet, VecDeque};
