@@ -59,8 +59,9 @@ struct Conn {
 enum State {
     /// Collecting the request head, which must be complete by `deadline` (a timer is set).
     Reading { head: Vec<u8>, deadline: Instant },
-    /// The response is ready; a timer will wake the connection when it is `due`.
-    Waiting { response: Vec<u8>, due: Instant },
+    /// The answer is decided (its bytes are made when it is due); a timer will wake the
+    /// connection then.
+    Waiting { reply: Reply, due: Instant },
     /// Sending the response, which must be out by `deadline` (a timer is set); `sent` bytes
     /// are already out.
     Writing {
@@ -248,7 +249,7 @@ impl Server {
                     debug!(target: "site", "#{id} {}", conn.request);
                     reply.into_bytes()
                 }
-                State::Waiting { response, due } if *due <= now => std::mem::take(response),
+                State::Waiting { reply, due } if *due <= now => std::mem::take(reply).into_bytes(),
                 State::Writing { deadline, .. } if *deadline <= now => {
                     let why = format!("not all taken in {:?}", self.config.send_timeout);
                     self.close(id, &why);
@@ -338,10 +339,7 @@ impl Conn {
         let delay = reply.delay;
         debug!(target: "site", "#{} {}, answering in {delay:?}", self.token.0, self.request);
         let due = Instant::now() + delay;
-        self.state = State::Waiting {
-            response: reply.into_bytes(),
-            due,
-        };
+        self.state = State::Waiting { reply, due };
         Next::AnswerAt(due)
     }
 
