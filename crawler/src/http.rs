@@ -537,6 +537,17 @@ mod tests {
             &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n"],
             "not followed by CRLF",
         );
+        let chunked =
+            |body: &str| format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+        for (body, says) in [
+            ("10000000000000000\r\n", "chunk size too large"),
+            ("5 x\r\n", "invalid chunk size line"),
+            ("5\rx", "invalid chunk size line"),
+            ("\r\n", "empty chunk size line"),
+            ("1\r\na\rx", "not followed by CRLF"),
+        ] {
+            check(&[chunked(body).as_bytes()], says);
+        }
         check(
             &[
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
