@@ -336,7 +336,11 @@ fn parse_head(head: &[u8], limit: usize) -> Result<Head, FetchError> {
             (h.name.to_ascii_lowercase(), value)
         })
         .collect();
-    let framing = framing(&headers)?;
+    let framing = match status {
+        // No body, whatever the headers say (RFC 9112 §6.3): the response ends with its head.
+        204 | 304 => Framing::Length(0),
+        _ => framing(&headers)?,
+    };
     if let Framing::Length(length) = framing {
         if body_start.saturating_add(length) > limit {
             return Err(FetchError::TooLarge { limit });
@@ -478,6 +482,18 @@ mod tests {
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok";
         let page = r.feed(head).unwrap().unwrap();
         assert_eq!(page.body, b"ok");
+    }
+
+    #[test]
+    fn no_content_and_not_modified_end_with_their_head() {
+        for status in ["204 No Content", "304 Not Modified"] {
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n");
+            let page = ResponseReader::new()
+                .feed(head.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(page.body, b"");
+        }
     }
 
     #[test]
