@@ -7,9 +7,17 @@
 //! complete — at the end of the stream, or as soon as the body reaches its `Content-Length`
 //! (or its last chunk, for a chunked body) even if the server keeps the connection open — and
 //! turns every way a response can be wrong into a [`FetchError`].
+//!
+//! A server may be hostile, so the reader looks at each byte once, however the bytes are split
+//! into reads: a response trickled one byte per read costs time linear in its size. It
+//! follows RFC 9112 where a lenient reader could be fooled about where a response ends, and
+//! ignores whatever comes after the end (HTTP/1.0 has no pipelining).
 
 use crate::fetch::{FetchError, Page};
 use crate::url::Url;
+
+mod chunked;
+use chunked::Chunked;
 
 /// The largest response (head and body) a fetch accepts: 1 MiB.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -50,21 +58,36 @@ struct Head {
     headers: Vec<(String, String)>,
     /// Where the body starts in the buffer.
     body_start: usize,
-    content_length: Option<usize>,
-    /// `Transfer-Encoding: chunked`: an HTTP/1.0 request should never get one, but a correct
-    /// client copes when a server sends it anyway.
-    chunked: bool,
+    framing: Framing,
+}
+
+/// Where the body ends (RFC 9112 §6.3).
+#[derive(Debug)]
+enum Framing {
+    /// After `Content-Length` bytes.
+    Length(usize),
+    /// At its last chunk: `Transfer-Encoding: chunked`. An HTTP/1.0 request should never get
+    /// one, but a correct client copes when a server sends it anyway.
+    Chunked(Chunked),
+    /// At the end of the stream.
+    ToTheEnd,
 }
 
 /// Collects response bytes until they make a complete [`Page`].
 #[derive(Debug)]
 pub struct ResponseReader {
+    /// The head, then the body so far (a chunked one decoded in place), then room that
+    /// [`spare`](ResponseReader::spare) lends: only `buf[..len]` holds the response.
     buf: Vec<u8>,
-    head: Option<Head>,
+    len: usize,
+    /// The response's bytes received so far, framing included: what `limit` caps.
+    received: usize,
     limit: usize,
-    /// While [`spare`](ResponseReader::spare)'s room is lent: how many bytes `buf` held
-    /// before it (the room is `buf[lent..]`).
-    lent: Option<usize>,
+    /// Looks for the end of the head, line by line, until `head` is parsed.
+    scan: HeadScan,
+    head: Option<Head>,
+    /// How much room [`spare`](ResponseReader::spare) lent last.
+    lent: usize,
 }
 
 impl Default for ResponseReader {
@@ -82,9 +105,12 @@ impl ResponseReader {
     pub fn with_limit(limit: usize) -> ResponseReader {
         ResponseReader {
             buf: Vec::new(),
-            head: None,
+            len: 0,
+            received: 0,
             limit,
-            lent: None,
+            scan: HeadScan::default(),
+            head: None,
+            lent: 0,
         }
     }
 
@@ -94,37 +120,32 @@ impl ResponseReader {
     /// arrived the room is small — `FIRST_READ` bytes, all that a fetch waiting for its
     /// server holds — then as large again as what has arrived; once the head has said how
     /// long the body is, exactly the rest. Never more than one byte past the limit: a
-    /// response over it is caught.
+    /// response over it is caught. The room is zeroed only the first time it is lent.
     pub fn spare(&mut self) -> &mut [u8] {
-        let len = self.lent.take().unwrap_or(self.buf.len());
-        self.buf.truncate(len);
         let room = match &self.head {
             // At least one byte, so that a read can still see the end of the stream.
             Some(Head {
                 body_start,
-                content_length: Some(length),
+                framing: Framing::Length(length),
                 ..
-            }) => (body_start + length).saturating_sub(len).max(1),
-            _ => len.max(FIRST_READ),
+            }) => (body_start + length).saturating_sub(self.len).max(1),
+            _ => self.len.max(FIRST_READ),
         };
-        let room = room.min(self.limit + 1 - len.min(self.limit));
-        self.buf.resize(len + room, 0);
-        self.lent = Some(len);
-        &mut self.buf[len..]
+        self.lent = room.min(self.limit + 1 - self.received.min(self.limit));
+        let end = self.len + self.lent;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        &mut self.buf[self.len..end]
     }
 
     /// `n` bytes were read into [`spare`](ResponseReader::spare)'s room; 0 means the end of
     /// the stream. Answers like [`feed`](ResponseReader::feed).
     pub fn filled(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
-        let len = self.lent.take().unwrap_or(self.buf.len());
-        self.buf.truncate(len + n);
-        if n == 0 {
-            return self.end_of_stream().map(Some);
+        match n.min(std::mem::take(&mut self.lent)) {
+            0 => self.end_of_stream().map(Some),
+            n => self.advance(n),
         }
-        if self.buf.len() > self.limit {
-            return Err(FetchError::TooLarge { limit: self.limit });
-        }
-        self.parse_more()
     }
 
     /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
@@ -132,146 +153,98 @@ impl ResponseReader {
     /// `Ok(None)` while more bytes are needed, and an error as soon as the response cannot be
     /// right. At the end of the stream it never returns `Ok(None)`.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Page>, FetchError> {
-        if let Some(len) = self.lent.take() {
-            self.buf.truncate(len); // room lent and never filled
-        }
         if chunk.is_empty() {
             return self.end_of_stream().map(Some);
         }
-        if self.buf.len() + chunk.len() > self.limit {
-            return Err(FetchError::TooLarge { limit: self.limit });
-        }
-        self.buf.extend_from_slice(chunk);
-        self.parse_more()
+        // One byte past the limit is enough to tell a response too large.
+        let n = chunk
+            .len()
+            .min(self.limit + 1 - self.received.min(self.limit));
+        self.buf.truncate(self.len);
+        self.buf.extend_from_slice(&chunk[..n]);
+        self.advance(n)
     }
 
-    /// The bytes in the buffer have grown: is the head there yet, and the whole body?
-    fn parse_more(&mut self) -> Result<Option<Page>, FetchError> {
+    /// The bytes this reader holds now: never more than twice its limit.
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// `n` new bytes are in the buffer at `len`: take them as far as the response goes.
+    fn advance(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
+        let (start, end) = (self.len, self.len + n);
+        let mut from = start;
         if self.head.is_none() {
-            self.head = self.parse_head()?;
-        }
-        match &self.head {
-            // A chunked body can only be complete when the buffer ends a line.
-            Some(head) if head.chunked && self.buf.ends_with(b"\n") => {
-                match decode_chunked(&self.buf[head.body_start..])? {
-                    Some(body) => Ok(Some(self.take_page(Some(body)))),
-                    None => Ok(None),
+            match self.scan.scan(&self.buf[..end], start)? {
+                Some(head_end) => {
+                    let head = parse_head(&self.buf[..head_end], self.limit)?;
+                    (from, self.len) = (head.body_start, head.body_start);
+                    self.head = Some(head);
                 }
+                None => self.len = end,
             }
-            Some(head) if head.chunked => Ok(None),
-            Some(head) => match head.content_length {
-                Some(length) if self.buf.len() - head.body_start >= length => {
-                    Ok(Some(self.take_page(None)))
-                }
-                _ => Ok(None),
-            },
-            None => Ok(None),
         }
+        let done = match self.head.as_mut() {
+            None => None,
+            Some(head) => match &mut head.framing {
+                Framing::Length(length) => {
+                    let body_end = head.body_start + *length;
+                    self.len = end.min(body_end);
+                    (self.len == body_end).then_some(self.len)
+                }
+                Framing::Chunked(chunks) => {
+                    chunks.decode(&mut self.buf, &mut self.len, from, end)?
+                }
+                Framing::ToTheEnd => {
+                    self.len = end;
+                    None
+                }
+            },
+        };
+        // What follows the end of the response is not counted: it is not the response.
+        self.received += done.unwrap_or(end) - start;
+        if self.received > self.limit {
+            return Err(FetchError::TooLarge { limit: self.limit });
+        }
+        Ok(done.map(|_| self.take_page()))
     }
 
     fn end_of_stream(&mut self) -> Result<Page, FetchError> {
-        if self.buf.is_empty() {
+        if self.received == 0 {
             return Err(FetchError::ClosedEarly);
         }
         let Some(head) = &self.head else {
+            check_start(&self.buf[..self.len])?;
             return Err(FetchError::Malformed(format!(
                 "connection closed in the middle of the headers after {} bytes",
-                self.buf.len()
+                self.len
             )));
         };
-        if head.chunked {
-            return Err(FetchError::Malformed(
+        match head.framing {
+            Framing::Chunked(_) => Err(FetchError::Malformed(
                 "connection closed in the middle of a chunked body".to_string(),
-            ));
-        }
-        let received = self.buf.len() - head.body_start;
-        match head.content_length {
-            Some(expected) if received < expected => {
-                Err(FetchError::ShortBody { expected, received })
-            }
-            _ => Ok(self.take_page(None)),
+            )),
+            Framing::Length(expected) => Err(FetchError::ShortBody {
+                expected,
+                received: self.len - head.body_start,
+            }),
+            Framing::ToTheEnd => Ok(self.take_page()),
         }
     }
 
-    /// Parses the status line and headers once they are all in the buffer.
-    fn parse_head(&self) -> Result<Option<Head>, FetchError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let body_start = match response.parse(&self.buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(FetchError::Malformed(format!(
-                    "more than {MAX_HEADERS} headers"
-                )));
-            }
-            Err(e) => {
-                let start = String::from_utf8_lossy(&self.buf[..self.buf.len().min(24)]);
-                return Err(FetchError::Malformed(format!(
-                    "not an HTTP response ({e}); it starts with {start:?}"
-                )));
-            }
-        };
-        let status = response.code.unwrap_or_default();
-        let reason = response.reason.unwrap_or_default().to_string();
-        let headers: Vec<(String, String)> = response
-            .headers
-            .iter()
-            .map(|h| {
-                let value = String::from_utf8_lossy(h.value).trim().to_string();
-                (h.name.to_ascii_lowercase(), value)
-            })
-            .collect();
-        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-        let chunked = match find("transfer-encoding") {
-            None => false,
-            Some(encoding) if encoding.eq_ignore_ascii_case("chunked") => true,
-            Some(encoding) if encoding.eq_ignore_ascii_case("identity") => false,
-            Some(encoding) => {
-                return Err(FetchError::Unsupported(format!(
-                    "Transfer-Encoding: {encoding} (this client reads plain and chunked bodies)"
-                )));
-            }
-        };
-        let content_length = content_length(&headers)?;
-        if let Some(length) = content_length {
-            if body_start.saturating_add(length) > self.limit {
-                return Err(FetchError::TooLarge { limit: self.limit });
-            }
-        }
-        Ok(Some(Head {
-            status,
-            reason,
-            headers,
-            body_start,
-            // With chunked encoding the chunks say where the body ends, not Content-Length.
-            content_length: content_length.filter(|_| !chunked),
-            chunked,
-        }))
-    }
-
-    /// The page, with `decoded` as its body if the body was chunked.
-    fn take_page(&mut self, decoded: Option<Vec<u8>>) -> Page {
+    /// The page, out of the buffer the response was read into. The reader starts over.
+    fn take_page(&mut self) -> Page {
         let head = self
             .head
             .take()
             .expect("take_page is called only after the head");
-        // The buffer the response was read into becomes the body: nothing is copied to a
-        // new one, and the reader keeps nothing once its page is out.
-        let buf = std::mem::take(&mut self.buf);
-        let mut body = match decoded {
-            Some(body) => body,
-            None => {
-                let mut body = buf;
-                body.drain(..head.body_start);
-                body
-            }
-        };
-        if let Some(length) = head.content_length {
-            // Anything after the declared body is not ours (HTTP/1.0 has no pipelining).
-            body.truncate(length);
-        }
+        // The buffer becomes the body: nothing is copied to a new one, and the reader keeps
+        // nothing once its page is out.
+        let mut body = std::mem::take(&mut self.buf);
+        body.truncate(self.len);
+        body.drain(..head.body_start);
         body.shrink_to_fit();
+        *self = ResponseReader::with_limit(self.limit);
         Page {
             status: head.status,
             reason: head.reason,
@@ -281,43 +254,127 @@ impl ResponseReader {
     }
 }
 
-/// Decodes a chunked body: `Ok(None)` while it is incomplete.
-fn decode_chunked(data: &[u8]) -> Result<Option<Vec<u8>>, FetchError> {
-    let malformed = |why: &str| FetchError::Malformed(format!("chunked body: {why}"));
-    let mut body = Vec::new();
-    let mut pos = 0;
-    loop {
-        let (used, size) = match httparse::parse_chunk_size(&data[pos..]) {
-            Ok(httparse::Status::Complete(parsed)) => parsed,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(malformed("invalid chunk size line")),
-        };
-        pos += used;
-        if size == 0 {
-            // The last chunk; then trailer lines until an empty one.
-            loop {
-                let Some(eol) = data[pos..].windows(2).position(|w| w == b"\r\n") else {
-                    return Ok(None);
-                };
-                if eol == 0 {
-                    return Ok(Some(body));
-                }
-                pos += eol + 2;
+/// Looks for the empty line that ends the head, each byte once; httparse parses the head
+/// once it is all in.
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// Where the line being scanned starts.
+    line_start: usize,
+    /// The lines so far that are not empty: the status line, then the headers.
+    lines: usize,
+}
+
+impl HeadScan {
+    /// Scans `buf[from..]`; once the head is in, says where it ends. Says early what is wrong
+    /// as soon as it can be seen: a first line (or first bytes) that are not HTTP, too many
+    /// headers.
+    fn scan(&mut self, buf: &[u8], from: usize) -> Result<Option<usize>, FetchError> {
+        for at in from..buf.len() {
+            if buf[at] != b'\n' {
+                continue;
             }
+            let line = &buf[self.line_start..at];
+            self.line_start = at + 1;
+            match (line, self.lines) {
+                // Empty lines before the status line are skipped, as httparse does.
+                (b"" | b"\r", 0) => {}
+                (b"" | b"\r", _) => return Ok(Some(at + 1)),
+                (_, 0) => check_start(&buf[..=at])?,
+                (_, lines) if lines > MAX_HEADERS => {
+                    return Err(FetchError::Malformed(format!(
+                        "more than {MAX_HEADERS} headers"
+                    )));
+                }
+                _ => {}
+            }
+            self.lines += 1;
         }
-        let end = usize::try_from(size)
-            .ok()
-            .and_then(|size| pos.checked_add(size))
-            .filter(|end| end.checked_add(2).is_some())
-            .ok_or_else(|| malformed("chunk too large"))?;
-        if data.len() < end + 2 {
-            return Ok(None);
+        // Bytes that cannot start a response are said at once (a server of another protocol
+        // may send a greeting and wait), looking at the first few only, however they come.
+        if self.lines == 0 && from < FIRST_READ {
+            check_start(&buf[..buf.len().min(FIRST_READ)])?;
         }
-        if &data[end..end + 2] != b"\r\n" {
-            return Err(malformed("a chunk is not followed by CRLF"));
+        Ok(None)
+    }
+}
+
+/// Whether the head so far (`head`) can still become an HTTP response.
+fn check_start(head: &[u8]) -> Result<(), FetchError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Response::new(&mut headers).parse(head) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(not_http(e, head)),
+    }
+}
+
+fn not_http(e: httparse::Error, head: &[u8]) -> FetchError {
+    if e == httparse::Error::TooManyHeaders {
+        return FetchError::Malformed(format!("more than {MAX_HEADERS} headers"));
+    }
+    let start = String::from_utf8_lossy(&head[..head.len().min(24)]);
+    FetchError::Malformed(format!(
+        "not an HTTP response ({e}); it starts with {start:?}"
+    ))
+}
+
+/// Parses the status line and headers, all in `head`.
+fn parse_head(head: &[u8], limit: usize) -> Result<Head, FetchError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let body_start = match response.parse(head) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => head.len(), // not reached: the scan saw its end
+        Err(e) => return Err(not_http(e, head)),
+    };
+    let status = response.code.unwrap_or_default();
+    let reason = response.reason.unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            let value = String::from_utf8_lossy(h.value).trim().to_string();
+            (h.name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    let framing = match status {
+        // No body, whatever the headers say (RFC 9112 §6.3): the response ends with its head.
+        204 | 304 => Framing::Length(0),
+        _ => framing(&headers)?,
+    };
+    if let Framing::Length(length) = framing {
+        if body_start.saturating_add(length) > limit {
+            return Err(FetchError::TooLarge { limit });
         }
-        body.extend_from_slice(&data[pos..end]);
-        pos = end + 2;
+    }
+    Ok(Head {
+        status,
+        reason,
+        headers,
+        body_start,
+        framing,
+    })
+}
+
+/// How the body is framed. Transfer codings are one list however many lines carry it (RFC
+/// 9112 §6.1): `chunked` last means chunks, whatever `Content-Length` says (§6.3); `identity`
+/// means nothing; anything else this client cannot decode.
+fn framing(headers: &[(String, String)]) -> Result<Framing, FetchError> {
+    let length = content_length(headers)?;
+    let codings: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| name == "transfer-encoding")
+        .flat_map(|(_, value)| value.split(','))
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .filter(|coding| !coding.is_empty() && coding != "identity")
+        .collect();
+    match (codings.as_slice(), length) {
+        ([], Some(length)) => Ok(Framing::Length(length)),
+        ([], None) => Ok(Framing::ToTheEnd),
+        ([chunked], _) if chunked == "chunked" => Ok(Framing::Chunked(Chunked::START)),
+        _ => Err(FetchError::Unsupported(format!(
+            "Transfer-Encoding: {} (this client reads plain and chunked bodies)",
+            codings.join(", ")
+        ))),
     }
 }
 
@@ -360,7 +417,9 @@ fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, FetchEr
     let values = headers.iter().filter(|(name, _)| name == "content-length");
     for text in values.flat_map(|(_, value)| value.split(',')) {
         let text = text.trim();
-        let Ok(n) = text.parse::<usize>() else {
+        // 1*DIGIT (RFC 9110 §8.6): `parse` would also take a sign.
+        let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let Some(n) = text.parse::<usize>().ok().filter(|_| digits) else {
             return Err(FetchError::Malformed(format!(
                 "invalid Content-Length {text:?}"
             )));
@@ -426,6 +485,18 @@ mod tests {
     }
 
     #[test]
+    fn no_content_and_not_modified_end_with_their_head() {
+        for status in ["204 No Content", "304 Not Modified"] {
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n");
+            let page = ResponseReader::new()
+                .feed(head.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(page.body, b"");
+        }
+    }
+
+    #[test]
     fn without_content_length_the_body_ends_with_the_stream() {
         let mut r = ResponseReader::new();
         assert!(
@@ -482,6 +553,17 @@ mod tests {
             &[b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n"],
             "not followed by CRLF",
         );
+        let chunked =
+            |body: &str| format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+        for (body, says) in [
+            ("10000000000000000\r\n", "chunk size too large"),
+            ("5 x\r\n", "invalid chunk size line"),
+            ("5\rx", "invalid chunk size line"),
+            ("\r\n", "empty chunk size line"),
+            ("1\r\na\rx", "not followed by CRLF"),
+        ] {
+            check(&[chunked(body).as_bytes()], says);
+        }
         check(
             &[
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",

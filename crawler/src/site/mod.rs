@@ -14,14 +14,17 @@
 //! 1. the public API, here: [`SiteConfig`], [`Site`], [`paths`];
 //! 2. the event loop (`Server`, in `server.rs`): accept, read the request head, wait, write,
 //!    close;
-//! 3. the pages (`pages.rs`): which request gets which answer, and the link graph.
+//! 3. accepting, and running out of descriptors (`accept.rs`);
+//! 4. the pages (`pages.rs`): which request gets which answer, and the link graph.
 //!
 //! Every connection walks the same three states: `Reading` its request head, `Waiting` for its
 //! timer, `Writing` the response; then the site closes it (HTTP/1.0, `Connection: close`).
 //! A per-request `?delay_ms=N` overrides the delay, so a demo can make answers arrive out of
 //! order: `/3?delay_ms=50`. `HEAD` gets the head `GET` would get; other methods get `405`. A
 //! client that has not sent its whole request head within [`SiteConfig::head_timeout`] (10 s)
-//! gets `408` instead, so an idle or trickling client cannot hold a connection for long.
+//! gets `408` instead, so an idle or trickling client cannot hold a connection for long. A
+//! client that leaves while it waits for its answer is closed at once, and one that does not
+//! take its answer within [`SiteConfig::send_timeout`] (10 s) is dropped.
 //!
 //! Every log line, in every file here, names the target `"site"` rather than its module path:
 //! [`init_logging`](crate::cli::init_logging) leaves that target out of `RUST_LOG=trace`, so
@@ -39,21 +42,26 @@ use std::time::Duration;
 use log::{error, info, warn};
 use mio::{Interest, Poll, Waker};
 
+mod accept;
 mod pages;
 mod server;
 
+use accept::listen;
 pub use pages::paths;
-use server::{LISTENER, Server, WAKER, listen};
+use server::{LISTENER, Server, WAKER};
 
 /// The delay before each response when nothing else is configured.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
 
 /// The longest delay the site accepts, from its configuration or from `?delay_ms=`; also the
-/// longest [`SiteConfig::head_timeout`].
+/// longest [`SiteConfig::head_timeout`] and [`SiteConfig::send_timeout`].
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 
 /// How long a client may take to send its request head when nothing else is configured.
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to take its whole answer when nothing else is configured.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // The public API
@@ -72,6 +80,10 @@ pub struct SiteConfig {
     /// head (capped at [`MAX_DELAY`]). A client still sending then — idle, or trickling one
     /// header line at a time — gets `408 Request Timeout` and is closed.
     pub head_timeout: Duration,
+    /// How long a client may take, from the moment its answer is due, to take all of it
+    /// (capped at [`MAX_DELAY`]). A client that stops reading is closed then, and its answer
+    /// freed.
+    pub send_timeout: Duration,
 }
 
 impl Default for SiteConfig {
@@ -81,6 +93,7 @@ impl Default for SiteConfig {
             delay: DEFAULT_DELAY,
             pages: 10,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }
@@ -115,6 +128,7 @@ impl Site {
     pub fn start_on(ip: IpAddr, mut config: SiteConfig) -> io::Result<Site> {
         config.delay = config.delay.min(MAX_DELAY);
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
+        config.send_timeout = config.send_timeout.min(MAX_DELAY);
         let mut listener = listen(SocketAddr::new(ip, config.port))?;
         let addr = listener.local_addr()?;
         config.port = addr.port();

@@ -28,12 +28,16 @@ pub fn paths(count: usize) -> Vec<String> {
 }
 
 /// A response, decided but not yet sent.
+#[derive(Default)]
 pub(super) struct Reply {
     /// The request as the log shows it: `GET /3?delay_ms=50`.
     pub(super) request: String,
     pub(super) status: u16,
     content_type: &'static str,
     body: String,
+    /// A page, whose HTML is made only when it is sent: a client that waits an hour for it
+    /// costs the site a few bytes meanwhile, not megabytes.
+    page: Option<(Page, usize)>,
     /// For `HEAD`: the head `GET` would get, its Content-Length included, without the body.
     head_only: bool,
     pub(super) delay: Duration,
@@ -46,8 +50,8 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: format!("{status} {}: {detail}\n", reason(status)),
-            head_only: false,
             delay,
+            ..Reply::default()
         }
     }
 
@@ -63,6 +67,10 @@ impl Reply {
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
+        let body = match self.page {
+            Some((page, pages)) => page_html(page, pages),
+            None => self.body,
+        };
         // A 405 must say which methods would have worked.
         let allow = if self.status == 405 {
             "Allow: GET, HEAD\r\n"
@@ -75,11 +83,11 @@ impl Reply {
             self.status,
             reason(self.status),
             self.content_type,
-            self.body.len()
+            body.len()
         )
         .into_bytes();
         if !self.head_only {
-            bytes.extend_from_slice(self.body.as_bytes());
+            bytes.extend_from_slice(body.as_bytes());
         }
         bytes
     }
@@ -155,9 +163,9 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
         request,
         status: 200,
         content_type: "text/html; charset=utf-8",
-        body: page_html(page, config.pages),
-        head_only: false,
+        page: Some((page, config.pages)),
         delay,
+        ..Reply::default()
     }
 }
 

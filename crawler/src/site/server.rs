@@ -2,13 +2,13 @@
 //! reads each request head, holds the connection until its delay is over, writes the answer
 //! and closes it. Timers live in a heap; the earliest deadline is `poll`'s timeout, so a
 //! thousand waiting connections cost no thread and no busy loop. The same heap bounds how long
-//! a client may take to send its request head, and paces `accept` when it fails. What each
-//! answer *says* is decided in `pages.rs`; this file only moves bytes and keeps time.
+//! a client may take to send its request head and to take its answer, and paces `accept` when
+//! it fails (`accept.rs`). What each answer *says* is decided in `pages.rs`; this file only
+//! moves bytes and keeps time.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,37 +16,16 @@ use std::time::{Duration, Instant};
 use log::{debug, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
-use socket2::{Domain, Socket, Type};
 
-use super::pages::{Reply, answer};
+use super::accept::{ACCEPT_RETRY, AcceptFailures, accept_failed};
+use super::pages::{MAX_HEAD_BYTES, Reply, answer};
 use super::{Shared, SiteConfig};
-
-/// How many connections may wait in the kernel's queue before the loop accepts them.
-const BACKLOG: i32 = 4096;
-
-/// After a failed `accept` (most likely: out of file descriptors), try again this much later.
-const ACCEPT_RETRY: Duration = Duration::from_millis(10);
-
-/// The OS error numbers for "out of file descriptors": `ENFILE` (the system) and `EMFILE` (this
-/// process) on Linux, macOS and the BSDs, and Windows' `WSAEMFILE`.
-const OUT_OF_DESCRIPTORS: [i32; 3] = [23, 24, 10024];
 
 /// The token of the listening socket. Connections get tokens from 2 upward, never reused.
 pub(super) const LISTENER: Token = Token(0);
 
 /// The token of the waker that `Site::stop` uses to interrupt `poll` from another thread.
 pub(super) const WAKER: Token = Token(1);
-
-/// Binds `addr` with a large backlog, so a burst of thousands of connects is not refused while
-/// the loop accepts them, and returns it non-blocking, ready for mio.
-pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(TcpListener::from_std(socket.into()))
-}
 
 /// The site's loop and everything it owns; it lives on the site's thread.
 pub(super) struct Server {
@@ -80,10 +59,16 @@ struct Conn {
 enum State {
     /// Collecting the request head, which must be complete by `deadline` (a timer is set).
     Reading { head: Vec<u8>, deadline: Instant },
-    /// The response is ready; a timer will wake the connection when it is `due`.
-    Waiting { response: Vec<u8>, due: Instant },
-    /// Sending the response; `sent` bytes are already out.
-    Writing { response: Vec<u8>, sent: usize },
+    /// The answer is decided (its bytes are made when it is due); a timer will wake the
+    /// connection then.
+    Waiting { reply: Reply, due: Instant },
+    /// Sending the response, which must be out by `deadline` (a timer is set); `sent` bytes
+    /// are already out.
+    Writing {
+        response: Vec<u8>,
+        sent: usize,
+        deadline: Instant,
+    },
 }
 
 /// What the loop does with a connection after one step of it.
@@ -202,9 +187,15 @@ impl Server {
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) => {
-                    // Most likely out of file descriptors. The connections wait in the backlog,
-                    // but no new "readable" edge will come for them: retry on a timer — one
-                    // at a time, though every new connection fires the listener again.
+                    // Most likely out of file descriptors: they are the site's budget, and
+                    // it is spent. It keeps serving the connections it holds, each of which
+                    // gives its descriptor back within a bound: `head_timeout` to send its
+                    // head, its delay (cut short if the client leaves), `send_timeout` to
+                    // take its answer. (A client that waits an hour for `?delay_ms=3600000`
+                    // on purpose holds its descriptor that long; `ulimit -n` is the knob.)
+                    // The new connections wait in the backlog, but no new "readable" edge
+                    // will come for them: retry on a timer — one at a time, though every new
+                    // connection fires the listener again.
                     let now = Instant::now();
                     if self.accept_failures.failed(now) {
                         warn!(target: "site", "{}", accept_failed(&e, self.conns.len()));
@@ -228,15 +219,14 @@ impl Server {
         let next = match conn.state {
             State::Reading { .. } => conn.read_request(&self.config, &mut self.buf),
             State::Writing { .. } => conn.write_response(self.poll.registry()),
-            // Nothing to do until the timer fires. (A client that went away meanwhile is
-            // noticed when the write fails.)
-            State::Waiting { .. } => Next::Keep,
+            State::Waiting { .. } => conn.read_while_waiting(&mut self.buf),
         };
         self.then(id, next);
     }
 
     /// Fires every timer that is due: answers the waiting connections, answers `408` to those
-    /// whose request head is not in by its deadline, retries `accept`.
+    /// whose request head is not in by its deadline, drops those that did not take their
+    /// answer by theirs, retries `accept`.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
         while let Some(&Reverse((when, id))) = self.timers.peek() {
@@ -259,10 +249,21 @@ impl Server {
                     debug!(target: "site", "#{id} {}", conn.request);
                     reply.into_bytes()
                 }
-                State::Waiting { response, due } if *due <= now => std::mem::take(response),
+                State::Waiting { reply, due } if *due <= now => std::mem::take(reply).into_bytes(),
+                State::Writing { deadline, .. } if *deadline <= now => {
+                    let why = format!("not all taken in {:?}", self.config.send_timeout);
+                    self.close(id, &why);
+                    continue;
+                }
                 _ => continue, // a timer the connection has outlived
             };
-            conn.state = State::Writing { response, sent: 0 };
+            let deadline = now + self.config.send_timeout;
+            self.timers.push(Reverse((deadline, id)));
+            conn.state = State::Writing {
+                response,
+                sent: 0,
+                deadline,
+            };
             let next = conn.write_response(self.poll.registry());
             self.then(id, next);
         }
@@ -275,6 +276,12 @@ impl Server {
             Next::AnswerAt(due) => {
                 self.shared.requests.fetch_add(1, Ordering::SeqCst);
                 self.timers.push(Reverse((due, id)));
+                // The client may have left in the very read that completed its request: no
+                // new event would say so.
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    let next = conn.read_while_waiting(&mut self.buf);
+                    self.then(id, next);
+                }
             }
             Next::Close(why) => self.close(id, &why),
         }
@@ -291,6 +298,14 @@ impl Server {
         let open = self.shared.open.fetch_sub(1, Ordering::SeqCst) - 1;
         debug!(target: "site", "#{id} {}: {why}; closed ({open} open)", conn.request);
         drop(conn);
+        // Its timers stay in the heap until due, up to an hour away. A live connection has at
+        // most three; once the rest outnumber them, sweep them out, so that clients that come
+        // and go cannot grow the heap (each sweep removes at least as many as it visits / 4).
+        if self.timers.len() > 4 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.timers
+                .retain(|Reverse((_, id))| *id == LISTENER.0 || conns.contains_key(id));
+        }
     }
 
     fn close_all(&mut self) {
@@ -324,17 +339,34 @@ impl Conn {
         let delay = reply.delay;
         debug!(target: "site", "#{} {}, answering in {delay:?}", self.token.0, self.request);
         let due = Instant::now() + delay;
-        self.state = State::Waiting {
-            response: reply.into_bytes(),
-            due,
-        };
+        self.state = State::Waiting { reply, due };
         Next::AnswerAt(due)
+    }
+
+    /// While the answer waits: reads until `WouldBlock` what the client sends (nothing, if it
+    /// behaves), to notice at once that it left — the end of the stream, or an error — rather
+    /// than when the answer is due, up to an hour later, holding a descriptor meanwhile. A
+    /// client that closes only its sending half looks the same, and is taken to have left.
+    fn read_while_waiting(&mut self, buf: &mut [u8]) -> Next {
+        let mut extra = 0;
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Next::Close("the client left before its answer".into()),
+                Ok(n) if extra + n > MAX_HEAD_BYTES => {
+                    return Next::Close("the client sent too much after its request".into());
+                }
+                Ok(n) => extra += n, // HTTP/1.0 has no second request: dropped
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Next::Close(format!("read failed: {e}")),
+            }
+        }
     }
 
     /// Writes as much of the response as the socket takes. Writes can be short: then wait for
     /// "writable" and continue. Done means close, right here in the same step.
     fn write_response(&mut self, registry: &Registry) -> Next {
-        let State::Writing { response, sent } = &mut self.state else {
+        let State::Writing { response, sent, .. } = &mut self.state else {
             return Next::Keep;
         };
         while *sent < response.len() {
@@ -358,66 +390,5 @@ impl Conn {
             }
         }
         Next::Close("answered".into())
-    }
-}
-
-/// What to log when `accept` starts failing: what happened, what the site does about it, and,
-/// for the usual cause, what the user can do.
-fn accept_failed(e: &io::Error, open: usize) -> String {
-    let doing = format!(
-        "not accepting new connections for now (retrying every {ACCEPT_RETRY:?}), \
-         still serving the {open} it holds"
-    );
-    match e.raw_os_error() {
-        Some(code) if OUT_OF_DESCRIPTORS.contains(&code) => format!(
-            "out of file descriptors ({e}): {doing}; raise the limit with `ulimit -n`, \
-             or crawl fewer URLs at once"
-        ),
-        _ => format!("accept failed ({e}): {doing}"),
-    }
-}
-
-/// A run of failed `accept`s — an episode — as the loop sees it: from the first failure until
-/// the loop has accepted every waiting connection again (the successes between failures do not
-/// end it). Out of file descriptors, a site retries 100 times a second, and every new
-/// connection fires the listener once more: this says when to log (at the start and at the end
-/// of an episode, not on every try) and keeps a single retry timer pending.
-#[derive(Debug, Default)]
-pub(super) struct AcceptFailures {
-    /// When the episode's first `accept` failed; `None` while accepting works.
-    since: Option<Instant>,
-    /// How many `accept`s failed in this episode.
-    tries: usize,
-    /// Whether a retry timer is set and has not fired yet.
-    retry_set: bool,
-}
-
-impl AcceptFailures {
-    /// An `accept` failed at `now`. True if that starts an episode: the one time to say so.
-    pub(super) fn failed(&mut self, now: Instant) -> bool {
-        self.tries += 1;
-        if self.since.is_some() {
-            return false;
-        }
-        self.since = Some(now);
-        true
-    }
-
-    /// `accept` found nobody left waiting at `now`. If that ends an episode: how long it
-    /// lasted and how many tries failed, to say so once.
-    pub(super) fn caught_up(&mut self, now: Instant) -> Option<(Duration, usize)> {
-        let since = self.since.take()?;
-        let tries = std::mem::take(&mut self.tries);
-        Some((now.saturating_duration_since(since), tries))
-    }
-
-    /// Whether to set a retry timer: true unless one is set already.
-    pub(super) fn set_retry(&mut self) -> bool {
-        !std::mem::replace(&mut self.retry_set, true)
-    }
-
-    /// The retry timer fired; the next failure may set another.
-    pub(super) fn retry_fired(&mut self) {
-        self.retry_set = false;
     }
 }
