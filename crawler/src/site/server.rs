@@ -77,6 +77,8 @@ enum Next {
     Keep,
     /// Its request is in: count it, and wake it at this time to answer.
     AnswerAt(Instant),
+    /// The client closed its sending half while its answer waited: answer at once.
+    AnswerNow,
     /// Close it; the text says why, for the log.
     Close(String),
 }
@@ -257,16 +259,24 @@ impl Server {
                 }
                 _ => continue, // a timer the connection has outlived
             };
-            let deadline = now + self.config.send_timeout;
-            self.timers.push(Reverse((deadline, id)));
-            conn.state = State::Writing {
-                response,
-                sent: 0,
-                deadline,
-            };
-            let next = conn.write_response(self.poll.registry());
-            self.then(id, next);
+            self.send(id, response);
         }
+    }
+
+    /// Starts sending `response` on connection `id`, under the send deadline.
+    fn send(&mut self, id: usize, response: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let deadline = Instant::now() + self.config.send_timeout;
+        self.timers.push(Reverse((deadline, id)));
+        conn.state = State::Writing {
+            response,
+            sent: 0,
+            deadline,
+        };
+        let next = conn.write_response(self.poll.registry());
+        self.then(id, next);
     }
 
     /// Carries out what a step of connection `id` decided.
@@ -282,6 +292,16 @@ impl Server {
                     let next = conn.read_while_waiting(&mut self.buf);
                     self.then(id, next);
                 }
+            }
+            Next::AnswerNow => {
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    return;
+                };
+                let State::Waiting { reply, .. } = &mut conn.state else {
+                    return;
+                };
+                let response = std::mem::take(reply).into_bytes();
+                self.send(id, response);
             }
             Next::Close(why) => self.close(id, &why),
         }
@@ -344,14 +364,17 @@ impl Conn {
     }
 
     /// While the answer waits: reads until `WouldBlock` what the client sends (nothing, if it
-    /// behaves), to notice at once that it left — the end of the stream, or an error — rather
-    /// than when the answer is due, up to an hour later, holding a descriptor meanwhile. A
-    /// client that closes only its sending half looks the same, and is taken to have left.
+    /// behaves), to notice at once that it left — an error, or the end of the stream — rather
+    /// than when the answer is due, up to an hour later, holding a descriptor meanwhile. The
+    /// end of the stream is ambiguous: a client that left and one that only closed its sending
+    /// half (`nc -N`, a fine HTTP/1.0 client) look the same. So the site answers at once,
+    /// without the delay: the second gets its page, the first a reset that closes the
+    /// connection; either way the descriptor is given back now, not in an hour.
     fn read_while_waiting(&mut self, buf: &mut [u8]) -> Next {
         let mut extra = 0;
         loop {
             match self.stream.read(buf) {
-                Ok(0) => return Next::Close("the client left before its answer".into()),
+                Ok(0) => return Next::AnswerNow,
                 Ok(n) if extra + n > MAX_HEAD_BYTES => {
                     return Next::Close("the client sent too much after its request".into());
                 }
