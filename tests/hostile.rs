@@ -259,8 +259,8 @@ fn the_site_closes_a_client_that_left_while_it_waited() {
     for _ in 0..10 {
         send_and_leave(site.addr(), AN_HOUR_LATER);
     }
-    // A client that closes only its sending half has left too: the site cannot tell the two
-    // apart.
+    // A client that closes only its sending half cannot be told from one that left: it is
+    // answered at once, and its descriptor given back.
     let half = TcpStream::connect(site.addr()).unwrap();
     (&half).write_all(AN_HOUR_LATER).unwrap();
     half.shutdown(std::net::Shutdown::Write).unwrap();
