@@ -180,7 +180,7 @@ impl Executor {
             _ => Duration::ZERO,
         };
         trace!("park: {} tasks, timeout {timeout:?}", self.tasks.len());
-        self.reactor.poll(timeout)
+        self.reactor.poll(Some(timeout))
     }
     // ANCHOR_END: park
 }

@@ -107,11 +107,12 @@ impl Reactor {
     }
 
     // ANCHOR: poll
-    /// Sleeps in `Poll::poll` until a source is ready or `timeout` passes; then wakes the
-    /// waker stored for each direction that became ready, taking it out: a waker is used once.
-    pub fn poll(&self, timeout: Duration) -> io::Result<()> {
+    /// Sleeps in `Poll::poll` until a source is ready or `timeout` passes (`None`: no limit);
+    /// then wakes the waker stored for each direction that became ready, taking it out: a
+    /// waker is used once.
+    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = self.events.borrow_mut();
-        match self.poll.borrow_mut().poll(&mut events, Some(timeout)) {
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
             _ => {} // done, or interrupted by a signal (then with no events)
         }

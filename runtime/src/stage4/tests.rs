@@ -146,7 +146,7 @@ fn the_reactor_wakes_the_waker_stored_last() {
     server.write_all(b"x").unwrap();
     let until = Instant::now() + Duration::from_secs(5);
     while last.polls() == 0 && Instant::now() < until {
-        reactor.poll(Duration::from_millis(100)).unwrap();
+        reactor.poll(Some(Duration::from_millis(100))).unwrap();
     }
     assert_eq!((first.polls(), last.polls()), (0, 1));
 }

@@ -57,7 +57,6 @@ impl TcpStream {
         }
     }
 
-    // ANCHOR: read
     /// Reads some bytes into `buf`; `Ok(0)` is the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_io(Interest::READABLE, cx, |stream| stream.read(buf))).await
@@ -76,6 +75,7 @@ impl TcpStream {
         Ok(())
     }
 
+    // ANCHOR: wait
     /// The pattern of every operation: the system call first, the reactor only if it blocks.
     fn poll_io<T>(
         &mut self,
@@ -88,9 +88,7 @@ impl TcpStream {
             result => Poll::Ready(result),
         }
     }
-    // ANCHOR_END: read
 
-    // ANCHOR: wait
     /// The call would block: leave this poll's waker with the reactor, for the event that
     /// says the source is ready, and return `Pending`. On *every* `Pending`: the reactor takes
     /// the waker out when it wakes it, and the next poll may come with another waker.

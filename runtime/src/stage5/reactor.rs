@@ -142,9 +142,9 @@ impl Reactor {
 
     // ANCHOR: poll
     /// Sleeps in `Poll::poll` until a source is ready, another thread calls the
-    /// [`unparker`](Reactor::unparker), or `timeout` passes (`None`: no limit); then wakes the
-    /// waker stored for each direction that became ready, taking it out: a waker is used once;
-    /// and each timer that is due.
+    /// [`unparker`](Reactor::unparker), or `timeout` passes (`None`: no limit);
+    /// then wakes the waker stored for each direction that became ready, taking it out: a
+    /// waker is used once; and each timer that is due.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
