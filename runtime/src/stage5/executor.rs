@@ -3,10 +3,9 @@
 //! the same: run what is ready, stop when its future is done or at the deadline, otherwise
 //! sleep in the OS's `poll` — now the reactor's, and no longer than until the next timer.
 //!
-//! New in stage 5: [`block_on`](Executor::block_on) runs the loop until *a future* is done
-//! and gives its output; a task's [`JoinHandle`] gives its output, or its panic, caught;
-//! [`spawn`] and [`spawn_blocking`] work inside a task; and a wake from another thread (a
-//! pool thread's, the first there is) interrupts `poll`.
+//! New in stage 5: `block_on` runs the loop until *a future* is done and gives its output; a
+//! [`JoinHandle`] gives a task's; [`spawn`] works inside a task; a wake from another thread
+//! (a pool thread's) interrupts `poll`.
 //!
 //! Its rules, each with the test (in `tests.rs`) that proves it:
 //!
@@ -21,12 +20,10 @@
 //!    `dropping_a_pending_read_deregisters_its_source`
 //! 5. **A wake from another thread interrupts `poll`** (`ReadyQueue::push`).
 //!    `a_wake_from_another_thread_while_parked_is_not_lost`
-//! 6. **A panic in a task, in its poll or in its `Drop`, is that task's `JoinError`**; the
-//!    executor goes on and forgets no task (`join::task`, `Owned`'s `Drop`).
-//!    `a_panicking_task_is_reported_through_its_handle`, `a_panic_in_drop_when_aborted_…`,
-//!    `a_panic_in_drop_at_the_deadline_…`, `a_panic_in_drop_with_the_executor_…`
-//! 7. **`block_on` inside a task panics at once**, rather than block the thread every task
-//!    runs on (`Running::enter`). `a_nested_block_on_panics_at_once_and_says_why`
+//! 6. **A panic in a task's poll or `Drop` is its `JoinError`** (`join::task`, `Owned`).
+//!    `a_panicking_task_is_reported_through_its_handle`, `a_panic_in_drop_…` (three)
+//! 7. **`block_on` inside a task panics at once** (`Running::enter`).
+//!    `a_nested_block_on_panics_at_once_and_says_why`
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -48,13 +45,11 @@ use super::reactor::{self, Reactor};
 /// A single-threaded executor with its own [`Reactor`]: stage 3's `EventLoop`, with tasks.
 pub struct Executor {
     reactor: Rc<Reactor>,
-    /// Shared with [`spawn`] and [`spawn_blocking`] called inside a task: they find it
-    /// through the thread while `block_on` runs.
+    /// Shared with [`spawn`] and [`spawn_blocking`] inside a task, through the thread.
     scheduler: Rc<Scheduler>,
 }
 
-/// The tasks, the ready queue and the blocking pool: what the loop polls, and what a task
-/// that spawns adds to.
+/// The tasks, the ready queue and the blocking pool: what `spawn` inside a task needs.
 struct Scheduler {
     /// The tasks that have not ended, by id. An id is never reused: a late wake of a task that
     /// has ended finds nothing here, and is ignored.
@@ -62,30 +57,30 @@ struct Scheduler {
     /// The ids of the tasks to poll next, in wake order. The wakers share it.
     ready: Arc<ReadyQueue>,
     spawned: Cell<usize>,
-    /// The threads for `spawn_blocking`, started when first needed.
     pool: BlockingPool,
 }
 
 /// A spawned future, type-erased, and its waker.
 struct Task {
     /// Pinned on the heap: once polled, an `async fn`'s future may hold references into
-    /// itself, so it must never move again. `None` while it is being polled (its code may
-    /// spawn, which needs the table).
+    /// itself, so it must never move again. `None` while it is being polled.
     future: Option<Pin<Box<dyn Future<Output = ()>>>>,
     waker: Arc<TaskWaker>,
 }
 
 thread_local! {
-    /// The tasks of the executor running on this thread, while its `block_on` runs: how
-    /// [`spawn`] and [`spawn_blocking`] reach them without a parameter.
+    /// The tasks of the executor whose `block_on` runs on this thread: how [`spawn`] and
+    /// [`spawn_blocking`] reach them without a parameter.
     static CURRENT: RefCell<Option<Rc<Scheduler>>> = const { RefCell::new(None) };
 }
 
 /// Spawns `future` on the executor running on this thread. Panics outside `block_on`.
 pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
-    let scheduler = CURRENT.with_borrow(Option::clone);
-    let scheduler = scheduler.expect("spawn called outside Executor::block_on");
-    scheduler.spawn(future)
+    let outside = "spawn called outside Executor::block_on";
+    CURRENT
+        .with_borrow(Option::clone)
+        .expect(outside)
+        .spawn(future)
 }
 
 /// asyncio's `run_in_executor`: runs `work` on this thread's executor's blocking pool (see
@@ -95,8 +90,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let scheduler = CURRENT.with_borrow(Option::clone);
-    let scheduler = scheduler.expect("spawn_blocking called outside Executor::block_on");
+    let outside = "spawn_blocking called outside Executor::block_on";
+    let scheduler = CURRENT.with_borrow(Option::clone).expect(outside);
     scheduler.pool.spawn(work)
 }
 
@@ -143,11 +138,8 @@ impl Executor {
     }
 
     /// Runs the loop until `future` is ready, and returns its output. Spawned tasks run
-    /// meanwhile; those still running when it ends stay. Fails only if `poll` fails.
-    ///
-    /// # Panics
-    ///
-    /// Inside a task, or inside another `block_on`: see `Running::enter`.
+    /// meanwhile; those still running when it ends stay. Fails only if `poll` fails. Panics
+    /// inside a task (see `Running::enter`).
     pub fn block_on<F: Future>(&mut self, future: F) -> io::Result<F::Output> {
         self.run(future, None)
     }
@@ -197,21 +189,13 @@ impl Executor {
         future: Pin<&mut F>,
         main: &Waker,
     ) -> io::Result<F::Output> {
-        // Out of the table first: dropping a task may wake others, or spawn new ones, which
-        // the next turn drops too.
-        loop {
-            let unfinished: Vec<Task> = self
-                .scheduler
-                .tasks
-                .borrow_mut()
-                .drain()
-                .map(|(_, task)| task)
-                .collect();
-            if unfinished.is_empty() {
-                break;
-            }
+        // Out of the table first: dropping a task may wake others, or spawn new ones (then
+        // dropped in turn).
+        let mut unfinished = std::mem::take(&mut *self.scheduler.tasks.borrow_mut());
+        while !unfinished.is_empty() {
             debug!("deadline: dropping {} unfinished tasks", unfinished.len());
             drop(unfinished);
+            unfinished = std::mem::take(&mut *self.scheduler.tasks.borrow_mut());
         }
         let pending = "the future given to block_on_until was still pending at its deadline";
         match future.poll(&mut Context::from_waker(main)) {
@@ -289,19 +273,15 @@ fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|at| Instant::now() >= at)
 }
 
-/// While it lives, its executor is the thread's running one: its tasks for [`spawn`], its
-/// reactor for the leaf futures.
+/// While it lives, its executor is the thread's running one.
 struct Running {
     _reactor: reactor::Current,
 }
 
 impl Running {
-    /// # Panics
-    ///
-    /// If an executor is running on this thread already: this `block_on` is inside a task
-    /// (or inside another `block_on`). It would block the thread every task runs on, so no
-    /// task of the outer executor could run until it returns — and if it awaits one of them,
-    /// never. tokio panics here too.
+    /// Panics if an executor runs on this thread already: this `block_on` is inside a task,
+    /// and would block every other task until it returns — forever if it awaits one. (tokio
+    /// panics too.)
     fn enter(reactor: &Rc<Reactor>, scheduler: &Rc<Scheduler>) -> Running {
         if CURRENT.with_borrow(Option::is_some) {
             panic!(
@@ -338,7 +318,7 @@ impl Wake for TaskWaker {
     }
 
     /// Queues the task; never polls it (stage 2's rule: resolving must not run the Task
-    /// inline). A wake from another thread also interrupts the loop if it sleeps in `poll`.
+    /// inline). From another thread, it interrupts the loop asleep in `poll`.
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             trace!("wake task {}: queued", self.id);
@@ -392,7 +372,7 @@ impl Executor {
 }
 
 /// The ids of the tasks to poll, in wake order, behind a lock: a `Waker` may be used on any
-/// thread (a pool thread's, in `spawn_blocking`).
+/// thread (a pool thread's).
 struct ReadyQueue {
     ids: Mutex<VecDeque<usize>>,
     /// The future given to `block_on` was woken (it is not a task: it has no id).
@@ -400,8 +380,8 @@ struct ReadyQueue {
     /// Set while the executor sleeps in `poll`: a wake then has to interrupt it.
     parked: AtomicBool,
     unpark: mio::Waker,
-    /// The executor's thread: a wake on it comes from the running executor, never from one
-    /// asleep (the reactor's own wakes come from inside `poll`).
+    /// The executor's thread: a wake there comes from an executor awake (or from inside its
+    /// reactor's `poll`), with nothing to interrupt.
     thread: ThreadId,
 }
 
