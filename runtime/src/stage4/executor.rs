@@ -117,9 +117,8 @@ impl Executor {
         let mut round = self.ready.take();
         let mut polled = 0;
         while let Some(id) = round.pop_front() {
-            // A round of thousands of first polls (thousands of connects) must not run past
-            // the deadline: the rest stay queued. (The clock is read every 64 polls: reading
-            // it costs about as much as a poll.)
+            // Thousands of first polls (connects) must not run past the deadline: the rest
+            // stay queued. The clock, as costly as a poll, is read every 64.
             if polled % 64 == 0 && Instant::now() >= deadline {
                 round.push_front(id);
                 return self.ready.put_back(round);
