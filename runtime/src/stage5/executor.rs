@@ -61,8 +61,8 @@ struct Scheduler {
     pool: BlockingPool,
 }
 
-/// Hashes task ids, small distinct numbers, with one multiplication: std's default hash
-/// (SipHash, made to withstand chosen keys) costs about as much as a poll.
+/// Hashes a task id with one multiplication: std's SipHash, made to withstand chosen keys,
+/// costs as much as a poll.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -70,15 +70,11 @@ impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
         self.0
     }
-
     fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
-        }
+        bytes.iter().for_each(|&byte| self.write_usize(byte.into()));
     }
-
     fn write_usize(&mut self, id: usize) {
-        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (self.0 ^ id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -260,13 +256,11 @@ impl Scheduler {
             }
             polled += 1;
             // Out of the table while it runs: its code may spawn, which needs the table.
-            let taken = match self.tasks.borrow_mut().get_mut(&id) {
-                Some(task) => task
-                    .future
-                    .take()
-                    .map(|future| (future, task.waker.clone())),
-                None => None,
-            };
+            let mut tasks = self.tasks.borrow_mut();
+            let taken = tasks
+                .get_mut(&id)
+                .and_then(|t| Some((t.future.take()?, t.waker.clone())));
+            drop(tasks);
             let Some((mut future, waker)) = taken else {
                 trace!("task {id} has ended: its wake is ignored");
                 continue;
@@ -293,7 +287,6 @@ impl Scheduler {
     }
 }
 
-/// Whether `deadline` (if there is one) has passed.
 fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|at| Instant::now() >= at)
 }
