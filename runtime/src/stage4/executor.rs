@@ -40,6 +40,7 @@ pub struct Executor {
     tasks: HashMap<usize, Task>,
     /// The ids of the tasks to poll next, in wake order. The wakers share it.
     ready: Arc<ReadyQueue>,
+    /// How many tasks were spawned so far: the next one's id.
     spawned: usize,
 }
 
@@ -191,7 +192,9 @@ impl Executor {
 /// The ids of the tasks to poll, in wake order. Behind a lock: a `Waker` may be used on any
 /// thread (stage 4 never does; the type allows it).
 #[derive(Default)]
-struct ReadyQueue(Mutex<VecDeque<usize>>);
+struct ReadyQueue {
+    ids: Mutex<VecDeque<usize>>,
+}
 
 impl ReadyQueue {
     fn push(&self, id: usize) {
@@ -217,6 +220,6 @@ impl ReadyQueue {
     /// No code of a task runs under this lock, so nothing can poison it; were it poisoned, a
     /// queue of ids is never left half-changed: it is used as is.
     fn lock(&self) -> MutexGuard<'_, VecDeque<usize>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

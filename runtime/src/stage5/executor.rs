@@ -57,6 +57,7 @@ struct Scheduler {
     tasks: RefCell<HashMap<usize, Task, BuildHasherDefault<IdHasher>>>,
     /// The ids of the tasks to poll next, in wake order. The wakers share it.
     ready: Arc<ReadyQueue>,
+    /// How many tasks were spawned so far: the next one's id.
     spawned: Cell<usize>,
     pool: BlockingPool,
 }
