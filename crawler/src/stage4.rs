@@ -62,9 +62,8 @@ pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
         .collect()
 }
 
-/// A task: fetches `url`, then leaves the result in `fetched`. The timeline is shared with the
-/// crawl: a task still running at the deadline is dropped, and its timeline must still say
-/// what it was doing.
+/// A task: fetches `url`, then leaves the result in `fetched`. The crawl shares the timeline:
+/// a task dropped at the deadline leaves it saying what it was doing.
 async fn fetch_into(url: String, fetched: Fetched, timeline: Rc<RefCell<Timeline>>) {
     let result = fetch(&url, &timeline).await;
     timeline.borrow_mut().end();

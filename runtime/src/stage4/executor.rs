@@ -1,7 +1,6 @@
-//! The executor: stage 3's event loop with wakers. Stage 3's ready queue held callbacks, each
-//! the next step of a Task; this one holds tasks, each put there by its waker. The loop is
-//! the same: run what is ready, stop when nothing is left or at the deadline, otherwise sleep
-//! in the OS's `poll` — now the reactor's.
+//! The executor: stage 3's event loop with wakers. Its ready queue held callbacks; this one
+//! holds tasks, each put there by its waker. The loop is the same: run what is ready, stop
+//! when nothing is left or at the deadline, otherwise sleep in the (reactor's) `poll`.
 //!
 //! Its rules, each with the test (in `tests.rs`) that proves it:
 //!
@@ -16,10 +15,10 @@
 //!    `dropping_a_pending_read_deregisters_its_source`
 //!
 //! Not kept here: a wake from *another thread* while the loop sleeps in `poll` is seen only
-//! at the next event or the deadline (see `wake_by_ref`). Nothing in stage 4 wakes from
-//! another thread; stage 5's `spawn_blocking` does, and its executor interrupts `poll`.
+//! at the next event or the deadline (see `wake_by_ref`); stage 5 interrupts `poll`.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -37,7 +36,7 @@ pub struct Executor {
     reactor: Rc<Reactor>,
     /// The tasks that have not ended, by id. An id is never reused: a late wake of a task that
     /// has ended finds nothing here, and is ignored.
-    tasks: HashMap<usize, Task>,
+    tasks: HashMap<usize, Task, BuildHasherDefault<IdHasher>>,
     /// The ids of the tasks to poll next, in wake order. The wakers share it.
     ready: Arc<ReadyQueue>,
     /// How many tasks were spawned so far: the next one's id.
@@ -57,15 +56,14 @@ impl Executor {
     pub fn new() -> io::Result<Executor> {
         Ok(Executor {
             reactor: Rc::new(Reactor::new()?),
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
             ready: Arc::default(),
             spawned: 0,
         })
     }
 
-    /// Adds a task, to start when the loop runs; returns its id, as the trace shows it
-    /// (`poll task 3`). A task keeps its result where its caller will look for it, as stage
-    /// 3's Task kept it in its Future: the executor only runs it.
+    /// Adds a task, to start when the loop runs; returns its id (`poll task 3`). The task
+    /// leaves its result where its caller looks, as stage 3's Task did in its Future.
     pub fn spawn(&mut self, future: impl Future<Output = ()> + 'static) -> usize {
         let id = self.spawned;
         self.spawned += 1;
@@ -175,9 +173,8 @@ impl Wake for TaskWaker {
 
 impl Executor {
     // ANCHOR: park
-    /// Nothing is ready: sleep in the reactor's `poll` until a socket is ready or the time is
-    /// up. Unless a task was woken during the round (by another task, or by itself): then only
-    /// look, or it would wait for an unrelated event.
+    /// Nothing is ready: sleep in the reactor's `poll` until a socket is ready or time is up —
+    /// unless a task was woken during the round (by another, or by itself): then only look.
     fn park(&self, time_left: Duration) -> io::Result<()> {
         let timeout = match self.ready.len() {
             0 => time_left,
@@ -217,9 +214,24 @@ impl ReadyQueue {
         self.lock().len()
     }
 
-    /// No code of a task runs under this lock, so nothing can poison it; were it poisoned, a
-    /// queue of ids is never left half-changed: it is used as is.
+    /// No task's code runs under this lock; and a queue of ids is never left half-changed.
     fn lock(&self) -> MutexGuard<'_, VecDeque<usize>> {
         self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Hashes a task id with one multiplication: std's SipHash costs as much as a poll.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&byte| self.write_usize(byte.into()));
+    }
+    fn write_usize(&mut self, id: usize) {
+        self.0 = (self.0 ^ id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }

@@ -12,10 +12,9 @@
 //! **Pain removed:** nobody writes a state machine or a delegation by hand any more.
 //!
 //! **Pain left:** no timers (only the whole run's deadline), no cap on fan-out, and a task
-//! that blocks freezes all the others. A task's result goes where its code puts it: nothing
-//! awaits a task. A wake from another thread is seen only at the next event (a `Waker` is
-//! `Send`, but nothing here interrupts `poll`), and a panicking task ends the run. Stage 5
-//! brings the toolkit, `JoinHandle` and `block_on`, the cross-thread wake and caught panics.
+//! that blocks freezes all the others. Nothing awaits a task; a panicking one ends the run.
+//! A wake from another thread is seen only at the next event: nothing interrupts `poll`.
+//! Stage 5 brings the toolkit, `JoinHandle`, `block_on`, the cross-thread wake.
 //!
 //! The waker's round trip, for one read:
 //!

@@ -62,23 +62,6 @@ struct Scheduler {
     pool: BlockingPool,
 }
 
-/// Hashes a task id with one multiplication: std's SipHash, made to withstand chosen keys,
-/// costs as much as a poll.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        bytes.iter().for_each(|&byte| self.write_usize(byte.into()));
-    }
-    fn write_usize(&mut self, id: usize) {
-        self.0 = (self.0 ^ id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 /// A spawned future, type-erased, and its waker.
 struct Task {
     /// Pinned on the heap: once polled, an `async fn`'s future may hold references into
@@ -437,9 +420,24 @@ impl ReadyQueue {
         self.lock().len()
     }
 
-    /// No code of a task runs under this lock, so nothing can poison it; were it poisoned, a
-    /// queue of ids is never left half-changed: it is used as is.
+    /// No task's code runs under this lock; and a queue of ids is never left half-changed.
     fn lock(&self) -> MutexGuard<'_, VecDeque<usize>> {
         self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Hashes a task id with one multiplication: std's SipHash costs as much as a poll.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&byte| self.write_usize(byte.into()));
+    }
+    fn write_usize(&mut self, id: usize) {
+        self.0 = (self.0 ^ id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }

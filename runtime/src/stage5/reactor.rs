@@ -83,9 +83,8 @@ impl Reactor {
         mio::Waker::new(&self.registry, UNPARK)
     }
 
-    /// Registers `source` with the OS, once for both directions, and returns its token. Stages
-    /// 1–3 re-registered for each wait; with edge-triggered events the OS says each time a
-    /// source *becomes* ready anyway, so that only cost system calls.
+    /// Registers `source` with the OS, once for both directions, and returns its token. (Stages
+    /// 1–3 registered for each wait: edge-triggered, that only cost system calls.)
     pub fn register(&self, source: &mut impl Source) -> io::Result<Token> {
         let mut sources = self.sources.borrow_mut();
         let entry = sources.vacant_entry();
