@@ -81,7 +81,7 @@ async fn yield_rounds(rounds: usize) {
 /// more to do. Returns whether every task has ended.
 fn run_briefly(executor: &mut Executor) -> bool {
     executor
-        .run_until(Instant::now() + Duration::from_millis(20))
+        .run_until(Instant::now() + Duration::from_millis(100))
         .unwrap()
 }
 
