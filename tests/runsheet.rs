@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Excerpts the run sheet projects before the code that holds them exists on every branch:
 /// the anchors issue 18 adds to stage 4. A slot that names one is counted, but its count is
 /// not held to its column until the anchor is there. Empty once merged.
-const PENDING: &[&str] = &["runtime/src/stage4/net.rs#wait"];
+const PENDING: &[&str] = &[];
 
 const MINUTES: f64 = 180.0;
 const SLACK: f64 = 10.0;

@@ -11,12 +11,12 @@
 //! the fan-out, and a blocking call in a task (`Url::socket_addr` resolving a host name)
 //! freezes every other task. Stage 5 brings timeouts, a cap and `spawn_blocking`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
 use log::debug;
-use runtime::stage4::{Executor, JoinError, JoinHandle, TcpStream};
+use runtime::stage4::{Executor, TcpStream};
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
@@ -24,56 +24,50 @@ use crate::url::Url;
 
 pub const IDEA: &str = "std Future + Waker: async fn";
 
-/// Spawns a task per URL, then joins them until they have all ended or the deadline passes.
+/// Where a task leaves its fetch's result, for the crawl to take once the executor stops.
+type Fetched = Rc<Cell<Option<Result<Page, FetchError>>>>;
+
+/// Spawns a task per URL, then runs the executor until they have all ended or the deadline passes.
 pub fn crawl(urls: &[String], deadline: Instant) -> Vec<Outcome> {
     let mut executor = match Executor::new() {
         Ok(executor) => executor,
         Err(e) => return Outcome::all_failed(urls, &e),
     };
-    // Each timeline is shared with its task: a task still running at the deadline is
-    // dropped, and its timeline must still say what it was doing.
-    let mut tasks: Vec<(JoinHandle<_>, Rc<RefCell<Timeline>>)> = urls
+    let tasks: Vec<(Fetched, Rc<RefCell<Timeline>>)> = urls
         .iter()
         .map(|url| {
+            let fetched = Fetched::default();
             let timeline = Rc::new(RefCell::new(Timeline::start()));
-            let task = executor.spawn({
-                let (url, timeline) = (url.clone(), timeline.clone());
-                async move {
-                    let result = fetch(&url, &timeline).await;
-                    timeline.borrow_mut().end();
-                    result
-                }
-            });
-            debug!("task {} is {url}", task.id());
-            (task, timeline)
+            let task = executor.spawn(fetch_into(url.clone(), fetched.clone(), timeline.clone()));
+            debug!("task {task} is {url}");
+            (fetched, timeline)
         })
         .collect();
-    // Awaiting the handles one by one does not make the fetches run one by one: they all run
-    // while we wait for the first. At the deadline the executor drops every task still
-    // running (its socket is deregistered and closed) and its handle says `Cancelled`.
-    let joined = executor.block_on_until(deadline, async {
-        let mut results = Vec::new();
-        for (task, _) in &mut tasks {
-            results.push(task.await);
-        }
-        results
-    });
-    let results = match joined {
-        Ok(results) => results,
-        Err(e) => return Outcome::all_failed(urls, &e),
-    };
-    results
-        .into_iter()
-        .zip(urls.iter().zip(&tasks))
-        .map(|(joined, (url, (_, timeline)))| {
-            let timeline = *timeline.borrow();
-            let result = match joined {
-                Ok(result) => result,
-                Err(JoinError::Cancelled) => Err(FetchError::timed_out(&timeline)),
-            };
-            Outcome::new(url, result, timeline)
+    let stopped = executor.run_until(deadline);
+    // Whatever has not ended by now ends here: at the deadline with a timeout, or with the
+    // loop's own error. Dropping the executor drops its tasks: their sockets close.
+    drop(executor);
+    tasks
+        .iter()
+        .zip(urls)
+        .map(|((fetched, timeline), url)| {
+            let result = fetched.take().unwrap_or_else(|| {
+                Err(match &stopped {
+                    Ok(_) => FetchError::timed_out(&timeline.borrow()),
+                    Err(e) => FetchError::runtime(e),
+                })
+            });
+            Outcome::new(url, result, *timeline.borrow())
         })
         .collect()
+}
+
+/// A task: fetches `url`, then leaves the result in `fetched`. The crawl shares the timeline:
+/// a task dropped at the deadline leaves it saying what it was doing.
+async fn fetch_into(url: String, fetched: Fetched, timeline: Rc<RefCell<Timeline>>) {
+    let result = fetch(&url, &timeline).await;
+    timeline.borrow_mut().end();
+    fetched.set(Some(result));
 }
 
 // ANCHOR: fetch

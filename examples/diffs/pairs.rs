@@ -154,7 +154,16 @@ fn runtime_step(old: usize, new: usize) -> Result<Group, String> {
         format!("runtime/src/stage{old}"),
         format!("runtime/src/stage{new}"),
     );
-    let (old_files, new_files) = (files(&old_dir), files(&new_dir));
+    let (mut old_files, new_files) = (files(&old_dir), files(&new_dir));
+    // A file that takes over from one of another name: the new stage's doc says so.
+    let twins = renamed(&old_dir, &new_dir);
+    for (old, _) in &twins {
+        old_files.remove(old);
+    }
+    let twin = |name: &String| match twins.iter().find(|(_, new)| new == name) {
+        Some((old, _)) => old.clone(),
+        None => name.clone(),
+    };
     let mut names = reading_order(&new_dir, &new_files)?;
     let gone: Vec<String> = old_files.difference(&new_files).cloned().collect();
     if !gone.is_empty() {
@@ -166,7 +175,7 @@ fn runtime_step(old: usize, new: usize) -> Result<Group, String> {
         .iter()
         .map(|name| {
             Ok(Pair {
-                old: whole(&format!("{old_dir}/{name}"))?,
+                old: whole(&format!("{old_dir}/{}", twin(name)))?,
                 new: whole(&format!("{new_dir}/{name}"))?,
             })
         })
@@ -180,6 +189,22 @@ fn runtime_step(old: usize, new: usize) -> Result<Group, String> {
         lesson: lesson(&format!("{new_dir}/mod.rs"))?,
         pairs,
     })
+}
+
+/// The files of `old_dir` that a file of another name in `new_dir` takes over, as the new
+/// stage's doc names them: `` `diff -u OLD_DIR/a.rs NEW_DIR/b.rs` `` pairs `a.rs` with `b.rs`.
+fn renamed(old_dir: &str, new_dir: &str) -> Vec<(String, String)> {
+    let text = read(&format!("{new_dir}/mod.rs")).unwrap_or_default();
+    let (old, new) = (format!("{old_dir}/"), format!("{new_dir}/"));
+    text.split("`diff -u ")
+        .skip(1)
+        .filter_map(|rest| {
+            let mut words = rest.split(['`', ' ']);
+            let a = words.next()?.strip_prefix(old.as_str())?;
+            let b = words.next()?.strip_prefix(new.as_str())?;
+            (a != b).then(|| (a.to_string(), b.to_string()))
+        })
+        .collect()
 }
 
 /// The `.rs` files of a folder of the project (none if there is no such folder).

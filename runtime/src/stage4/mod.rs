@@ -4,30 +4,34 @@
 //! `async fn` is stage 2's hand-written enum, `.await` stage 3's `yield from`. A std future
 //! keeps no callbacks: whoever polls it passes a `Waker`, the future stores the latest one,
 //! and waking means "poll me again". What the compiler does not write is the loop that drives
-//! them: read [`reactor`], [`executor`] and [`net`]; [`join`] is bookkeeping a first reading
-//! can skip.
+//! them, stage 3's `EventLoop` split in two: the [`reactor`] (the `mio::Poll`, a waker per
+//! source), the [`executor`] (the ready queue, now of tasks, and `run_until`), and the leaf
+//! future that joins them, [`net`]'s `TcpStream`. To see the loop become an executor:
+//! `diff -u runtime/src/stage3/event_loop.rs runtime/src/stage4/executor.rs`.
 //!
 //! **Pain removed:** nobody writes a state machine or a delegation by hand any more.
 //!
 //! **Pain left:** no timers (only the whole run's deadline), no cap on fan-out, and a task
-//! that blocks freezes all the others. Stage 5 adds the toolkit, and catches a panicking task
-//! (here a panic ends the run); the cross-thread wake a `Send` waker needs is already here.
+//! that blocks freezes all the others. Nothing awaits a task; a panicking one ends the run.
+//! A wake from another thread is seen only at the next event: nothing interrupts `poll`.
+//! Stage 5 brings the toolkit, `JoinHandle`, `block_on`, the cross-thread wake.
+//!
+//! The waker's round trip, for one read:
 //!
 //! ```text
-//!   task 2 ─poll─▶ TcpStream::read: WouldBlock ─▶ reactor: token 3's reader = task 2's waker
-//!   executor: nothing ready ─▶ park in Poll::poll
-//!   OS: token 3 readable ─▶ reactor wakes that waker ─▶ ready queue: task 2 ─▶ poll task 2
+//!   run_until ─poll task 2─▶ TcpStream::read: WouldBlock ─▶ wait: reactor keeps task 2's waker
+//!   nothing ready ─▶ park: Reactor::poll sleeps in mio's poll
+//!   OS: token 3 readable ─▶ the reactor wakes that waker ─▶ wake: ready queue += task 2
+//!   run_until ─poll task 2─▶ TcpStream::read: the bytes
 //! ```
 
 pub mod executor;
-pub mod join;
 pub mod net;
 pub mod reactor;
 
 #[cfg(test)]
 mod tests;
 
-pub use executor::{Executor, spawn};
-pub use join::{JoinError, JoinHandle};
+pub use executor::Executor;
 pub use net::TcpStream;
 pub use reactor::Reactor;

@@ -1,13 +1,13 @@
 //! The executor's promises, checked by counting polls, wakes and drops (the style of the
 //! `async-task` crate's tests), and the `TcpStream`'s, against real sockets on 127.0.0.1.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 use super::*;
 
 /// A future that counts how often it is polled and dropped, keeps the latest waker where a
-/// test (or another thread) can wake it, and ends once `finish` was called.
+/// test can wake it, and never ends.
 #[derive(Clone, Default)]
 struct Probe {
     polls: Arc<AtomicUsize>,
     drops: Arc<AtomicUsize>,
     waker: Arc<Mutex<Option<Waker>>>,
-    done: Arc<AtomicBool>,
 }
 
 struct ProbeFuture(Probe);
@@ -44,11 +43,6 @@ impl Probe {
         let waker = self.waker.lock().unwrap().clone();
         waker.expect("the probe was polled").wake();
     }
-
-    fn finish(&self) {
-        self.done.store(true, Ordering::SeqCst);
-        self.wake();
-    }
 }
 
 impl Future for ProbeFuture {
@@ -57,11 +51,7 @@ impl Future for ProbeFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.0.polls.fetch_add(1, Ordering::SeqCst);
         *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
-        if self.0.done.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        Poll::Pending
     }
 }
 
@@ -87,19 +77,28 @@ async fn yield_rounds(rounds: usize) {
     }
 }
 
+/// Runs the executor a little: long enough to poll whatever is queued, and to find nothing
+/// more to do. Returns whether every task has ended.
+fn run_briefly(executor: &mut Executor) -> bool {
+    executor
+        .run_until(Instant::now() + Duration::from_millis(100))
+        .unwrap()
+}
+
 #[test]
 fn a_task_is_not_polled_without_a_wake() {
     let mut executor = Executor::new().unwrap();
     let probe = Probe::default();
-    let _task = executor.spawn(probe.future());
-    executor.block_on(yield_rounds(5)).unwrap();
+    executor.spawn(probe.future());
+    executor.spawn(yield_rounds(5));
+    assert!(!run_briefly(&mut executor));
     assert_eq!(
         probe.polls(),
         1,
         "polled once to start, then never without a wake"
     );
     probe.wake();
-    executor.block_on(yield_rounds(5)).unwrap();
+    assert!(!run_briefly(&mut executor));
     assert_eq!(probe.polls(), 2);
 }
 
@@ -107,22 +106,26 @@ fn a_task_is_not_polled_without_a_wake() {
 fn a_task_woken_twice_before_it_runs_is_polled_once() {
     let mut executor = Executor::new().unwrap();
     let probe = Probe::default();
-    let _task = executor.spawn(probe.future());
-    executor.block_on(yield_rounds(1)).unwrap();
+    executor.spawn(probe.future());
+    run_briefly(&mut executor);
     assert_eq!(probe.polls(), 1);
     probe.wake();
     probe.wake();
-    executor.block_on(yield_rounds(5)).unwrap();
+    run_briefly(&mut executor);
     assert_eq!(probe.polls(), 2, "two wakes, one poll");
 }
 
 #[test]
 fn a_task_that_wakes_itself_runs_again_without_an_event() {
     let mut executor = Executor::new().unwrap();
+    executor.spawn(yield_rounds(3));
     // Nothing but the task's own wakes can end a park here: no socket, no other thread. Had
-    // the executor parked with the task queued, it would sleep to the deadline and fail.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    assert!(executor.block_on_until(deadline, yield_rounds(3)).is_ok());
+    // the executor parked with the task queued, it would sleep to the deadline and stop there.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    assert!(
+        executor.run_until(deadline).unwrap(),
+        "stopped at the deadline"
+    );
 }
 
 #[test]
@@ -133,7 +136,7 @@ fn the_reactor_wakes_the_waker_stored_last() {
     client.set_nonblocking(true).unwrap();
     let mut client = mio::net::TcpStream::from_std(client);
     let reactor = Reactor::new().unwrap();
-    let token = reactor.add(&mut client).unwrap();
+    let token = reactor.register(&mut client).unwrap();
     let (first, last) = (Probe::default(), Probe::default());
     for probe in [&first, &last] {
         // What a future polled by two tasks in turn does: each poll stores its own waker.
@@ -158,107 +161,40 @@ impl std::task::Wake for CountWakes {
 }
 
 #[test]
-fn tasks_still_queued_when_block_on_returns_are_polled_by_the_next_run() {
+fn tasks_still_queued_at_the_deadline_are_polled_by_the_next_run() {
     let mut executor = Executor::new().unwrap();
-    let probe = Probe::default();
-    let waiting = executor.spawn(probe.future());
-    let main_waker: Rc<std::cell::RefCell<Option<Waker>>> = Default::default();
-    let (main, other) = (main_waker.clone(), probe.clone());
-    // One task wakes `block_on`'s future and then `waiting`: both land in the same round, and
-    // the round ends with `main`, before `waiting` is polled.
-    let _waker = executor.spawn(async move {
-        yield_rounds(1).await;
-        main.borrow().clone().unwrap().wake();
-        other.wake();
-    });
-    let mut polled = false;
-    executor
-        .block_on(poll_fn(|cx| {
-            if polled {
-                return Poll::Ready(());
-            }
-            polled = true;
-            *main_waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        }))
-        .unwrap();
-    probe.finish();
-    // Had `waiting` been dropped from the queue still marked as queued, no wake could queue
-    // it again: it would sit until the deadline and be cancelled there.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    assert_eq!(executor.block_on_until(deadline, waiting).unwrap(), Ok(()));
+    let ran = Rc::new(Cell::new(false));
+    let flag = ran.clone();
+    executor.spawn(async move { flag.set(true) });
+    // A deadline already passed: the task stays queued, unpolled.
+    assert!(!executor.run_until(Instant::now()).unwrap());
+    assert_eq!((ran.get(), executor.tasks()), (false, 1));
+    // Had it left the queue still marked as queued, no wake could queue it again.
+    assert!(run_briefly(&mut executor));
+    assert_eq!((ran.get(), executor.tasks()), (true, 0));
 }
 
 #[test]
-fn a_wake_from_another_thread_while_parked_is_not_lost() {
+fn a_task_leaves_its_result_where_its_code_puts_it() {
     let mut executor = Executor::new().unwrap();
-    let probe = Probe::default();
-    let task = executor.spawn(probe.future());
-    let other = probe.clone();
-    let waker_thread = thread::spawn(move || {
-        // Wait until the task has been polled (and so has stored its waker), then give the
-        // executor time to fall asleep in `poll`.
-        while other.polls() == 0 {
-            thread::sleep(Duration::from_millis(1));
-        }
-        thread::sleep(Duration::from_millis(100));
-        other.finish();
-    });
-    let started = Instant::now();
-    // Nothing else can end the sleep: no socket, and a deadline far away.
-    let joined = executor.block_on_until(started + Duration::from_secs(20), task);
-    waker_thread.join().unwrap();
-    // Had the wake been lost, the executor would have slept to the deadline and dropped the
-    // task there, and its handle would say `Cancelled`: `Ok` proves `poll` was interrupted.
-    assert_eq!(joined.unwrap(), Ok(()), "the wake did not interrupt poll");
-    assert_eq!(probe.polls(), 2);
+    let answer = Rc::new(Cell::new(None));
+    let slot = answer.clone();
+    let id = executor.spawn(async move { slot.set(Some(6 * 7)) });
+    assert_eq!(id, 0, "ids start at 0, as the trace shows them");
+    assert!(run_briefly(&mut executor));
+    assert_eq!(answer.get(), Some(42));
+    assert_eq!(executor.spawn(async {}), 1, "an id is never reused");
 }
 
 #[test]
-fn a_join_handle_yields_the_output() {
-    let mut executor = Executor::new().unwrap();
-    let answer = executor.spawn(async { 6 * 7 });
-    assert_eq!(executor.block_on(answer).unwrap(), Ok(42));
-    // From inside: the free `spawn` finds the running executor.
-    let nested = executor.block_on(async { spawn(async { "inner" }).await });
-    assert_eq!(nested.unwrap(), Ok("inner"));
-    assert_eq!(executor.tasks(), 0);
-}
-
-#[test]
-fn at_the_deadline_unfinished_tasks_are_dropped_and_their_handles_say_cancelled() {
+fn at_the_deadline_unfinished_tasks_stay_until_the_executor_is_dropped() {
     let mut executor = Executor::new().unwrap();
     let probe = Probe::default();
-    let task = executor.spawn(probe.future());
-    let deadline = Instant::now() + Duration::from_millis(30);
-    assert_eq!(
-        executor.block_on_until(deadline, task).unwrap(),
-        Err(JoinError::Cancelled)
-    );
-    assert_eq!((probe.polls(), probe.drops()), (1, 1));
-    assert_eq!(executor.tasks(), 0);
-}
-
-#[test]
-fn a_block_on_future_still_pending_at_its_deadline_is_an_error() {
-    let mut executor = Executor::new().unwrap();
-    let probe = Probe::default();
-    let deadline = Instant::now() + Duration::from_millis(10);
-    let err = executor
-        .block_on_until(deadline, probe.future())
-        .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-}
-
-#[test]
-fn dropping_an_executor_drops_its_tasks() {
-    let probe = Probe::default();
-    let mut executor = Executor::new().unwrap();
-    let task = executor.spawn(probe.future());
-    executor.block_on(yield_rounds(1)).unwrap();
+    executor.spawn(probe.future());
+    assert!(!run_briefly(&mut executor), "the probe never ends");
+    assert_eq!((probe.polls(), probe.drops(), executor.tasks()), (1, 0, 1));
     drop(executor);
     assert_eq!(probe.drops(), 1);
-    drop(task);
 }
 
 #[test]
@@ -266,32 +202,27 @@ fn dropping_a_pending_read_deregisters_its_source() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut executor = Executor::new().unwrap();
-    let reading = Rc::new(Cell::new(false));
-    let started = reading.clone();
-    let task = executor.spawn(async move {
-        let mut stream = TcpStream::connect(addr).await?;
-        started.set(true);
+    let reactor: Rc<RefCell<Option<Rc<Reactor>>>> = Rc::default();
+    let reading = reactor.clone();
+    executor.spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        *reading.borrow_mut() = Some(Reactor::current().unwrap());
         let mut buf = [0u8; 16];
-        stream.read(&mut buf).await // the server never writes: this read stays pending
+        let _ = stream.read(&mut buf).await; // the server never writes: this stays pending
     });
     // The task connects when it is first polled; the kernel completes the handshake even
     // before the server accepts.
     let until = Instant::now() + Duration::from_secs(10);
-    while !reading.get() && Instant::now() < until {
-        executor.block_on(yield_rounds(1)).unwrap();
+    while reactor.borrow().is_none() && Instant::now() < until {
+        run_briefly(&mut executor);
     }
-    assert!(reading.get(), "the task never got to its read");
+    let reactor = reactor.take().expect("the task never got to its read");
     let (mut server, _) = listener.accept().unwrap();
-    assert_eq!((executor.tasks(), executor.reactor().sources()), (1, 1));
+    assert_eq!((executor.tasks(), reactor.sources()), (1, 1));
 
-    // A deadline that has passed drops the task, and with it the stream and its read.
-    let joined = executor.block_on_until(Instant::now(), task).unwrap();
-    assert_eq!(joined.unwrap_err(), JoinError::Cancelled);
-    assert_eq!(
-        executor.reactor().sources(),
-        0,
-        "the source is deregistered"
-    );
+    // Dropping the executor drops the task, and with it the stream and its read.
+    drop(executor);
+    assert_eq!(reactor.sources(), 0, "the source is deregistered");
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -317,22 +248,22 @@ fn a_stream_connects_writes_everything_and_reads_to_the_end() {
         received.len()
     });
     let mut executor = Executor::new().unwrap();
-    let reply = executor
-        .block_on(async {
-            let mut stream = TcpStream::connect(addr).await?;
-            stream.write_all(&request).await?;
-            let mut reply = Vec::new();
-            let mut buf = [0u8; 4];
-            loop {
-                match stream.read(&mut buf).await? {
-                    0 => return Ok::<_, std::io::Error>(reply),
-                    n => reply.extend_from_slice(&buf[..n]),
-                }
+    let reply = Rc::new(RefCell::new(Vec::new()));
+    let into = reply.clone();
+    executor.spawn(async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        let mut buf = [0u8; 4];
+        loop {
+            match stream.read(&mut buf).await.unwrap() {
+                0 => return,
+                n => into.borrow_mut().extend_from_slice(&buf[..n]),
             }
-        })
-        .unwrap()
-        .unwrap();
-    assert_eq!(reply, b"thanks");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    assert!(executor.run_until(deadline).unwrap());
+    assert_eq!(*reply.borrow(), b"thanks");
     assert_eq!(server.join().unwrap(), expected);
     assert_eq!(executor.reactor().sources(), 0);
 }
@@ -344,8 +275,15 @@ fn a_refused_connect_is_an_error_and_leaves_no_source() {
         listener.local_addr().unwrap()
     };
     let mut executor = Executor::new().unwrap();
-    let result = executor.block_on(TcpStream::connect(addr)).unwrap();
-    let err = result.err().expect("nothing listens there");
+    let error = Rc::new(Cell::new(None));
+    let slot = error.clone();
+    executor.spawn(async move { slot.set(TcpStream::connect(addr).await.err()) });
+    assert!(
+        executor
+            .run_until(Instant::now() + Duration::from_secs(10))
+            .unwrap()
+    );
+    let err = error.take().expect("nothing listens there");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     assert_eq!(executor.reactor().sources(), 0);
 }
@@ -356,7 +294,7 @@ fn connect_outside_an_executor_is_an_error_not_a_panic() {
     let mut connect = std::pin::pin!(TcpStream::connect(addr));
     let mut cx = Context::from_waker(Waker::noop());
     match connect.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(e)) => assert!(e.to_string().contains("block_on"), "{e}"),
+        Poll::Ready(Err(e)) => assert!(e.to_string().contains("no executor"), "{e}"),
         _ => panic!("expected an error"),
     }
 }

@@ -9,7 +9,7 @@
 //! finishes the work stores the result and wakes the task's waker; that puts the task in the
 //! ready queue — the one part of the executor that is thread-safe — and, because the wake
 //! comes from another thread, interrupts the loop's `poll` through its `mio::Waker`. Stage 4
-//! built that path already; here it gets its first real user.
+//! had no such wake, and let it wait for the next event; this is the first.
 //!
 //! The pool starts with no thread and adds one whenever work arrives and no idle thread is
 //! left for it, up to [`MAX_THREADS`]; more work waits in the pool's queue. Blocking work

@@ -15,7 +15,6 @@ use log::debug;
 use mio::{Interest, Token};
 use socket2::{Domain, Socket, Type};
 
-use super::executor;
 use super::reactor::Reactor;
 
 /// A TCP connection whose reads and writes are futures. It holds its reactor, so dropping it
@@ -28,11 +27,11 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects without blocking the thread, as stage 1 did by hand: a non-blocking connect, a
-    /// wait until writable, then the socket's own verdict. The reactor is the current executor's.
+    /// wait until writable, then the socket's own verdict. The reactor is the running executor's.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        let reactor = executor::current_reactor()?;
+        let reactor = Reactor::current()?;
         let mut stream = mio::net::TcpStream::connect(addr)?;
-        let token = reactor.add(&mut stream)?;
+        let token = reactor.register(&mut stream)?;
         debug!("token {}: connecting to {addr}", token.0);
         let mut stream = TcpStream {
             stream,
@@ -58,7 +57,6 @@ impl TcpStream {
         }
     }
 
-    // ANCHOR: read
     /// Reads some bytes into `buf`; `Ok(0)` is the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_io(Interest::READABLE, cx, |stream| stream.read(buf))).await
@@ -77,6 +75,7 @@ impl TcpStream {
         Ok(())
     }
 
+    // ANCHOR: wait
     /// The pattern of every operation: the system call first, the reactor only if it blocks.
     fn poll_io<T>(
         &mut self,
@@ -89,18 +88,21 @@ impl TcpStream {
             result => Poll::Ready(result),
         }
     }
-    // ANCHOR_END: read
 
+    /// The call would block: leave this poll's waker with the reactor, for the event that
+    /// says the source is ready, and return `Pending`. On *every* `Pending`: the reactor takes
+    /// the waker out when it wakes it, and the next poll may come with another waker.
     fn wait<T>(&self, direction: Interest, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         self.reactor.wait_for(self.token, direction, cx.waker());
         Poll::Pending
     }
+    // ANCHOR_END: wait
 }
 
 impl Drop for TcpStream {
     /// Deregisters the source (and drops the wakers stored for it); then the socket closes.
     fn drop(&mut self) {
-        if let Err(e) = self.reactor.remove(self.token, &mut self.stream) {
+        if let Err(e) = self.reactor.deregister(self.token, &mut self.stream) {
             debug!("token {}: deregister: {e}", self.token.0);
         }
     }
@@ -126,14 +128,14 @@ impl TcpListener {
     /// queue of 4096 waiting connections (`BACKLOG`). Must run inside
     /// [`Executor::block_on`](super::Executor::block_on), where the reactor is.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-        let reactor = executor::current_reactor()?;
+        let reactor = Reactor::current()?;
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         socket.set_reuse_address(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
         socket.set_nonblocking(true)?;
         let mut listener = mio::net::TcpListener::from_std(socket.into());
-        let token = reactor.add(&mut listener)?;
+        let token = reactor.register(&mut listener)?;
         debug!("token {}: listening on {}", token.0, listener.local_addr()?);
         Ok(TcpListener {
             listener,
@@ -150,7 +152,7 @@ impl TcpListener {
     /// Waits for the next connection: a [`TcpStream`] on the same loop, and the peer's address.
     pub async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
         let (mut stream, peer) = poll_fn(|cx| self.poll_accept(cx)).await?;
-        let token = self.reactor.add(&mut stream)?;
+        let token = self.reactor.register(&mut stream)?;
         debug!("token {}: accepted {peer}", token.0);
         let stream = TcpStream {
             stream,
@@ -183,7 +185,7 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        if let Err(e) = self.reactor.remove(self.token, &mut self.listener) {
+        if let Err(e) = self.reactor.deregister(self.token, &mut self.listener) {
             debug!("token {}: deregister: {e}", self.token.0);
         }
     }

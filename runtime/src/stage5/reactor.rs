@@ -6,11 +6,13 @@
 //!
 //! New in stage 5: the [`Timers`], wakers keyed by deadline. The executor sleeps in
 //! [`poll`](Reactor::poll) no longer than until the next deadline, and `poll` wakes the
-//! timers that are due once the OS has answered.
+//! timers that are due once the OS has answered. And an [`unparker`](Reactor::unparker),
+//! so that another thread can interrupt `poll`.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::io;
+use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,12 @@ struct Waiters {
 }
 // ANCHOR_END: reactor
 
+thread_local! {
+    /// The reactor of the executor running on this thread, while it runs: how
+    /// [`TcpStream::connect`](super::TcpStream::connect) finds it without a parameter.
+    static CURRENT: RefCell<Option<Rc<Reactor>>> = const { RefCell::new(None) };
+}
+
 impl Reactor {
     pub fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
@@ -57,15 +65,27 @@ impl Reactor {
         })
     }
 
+    /// The reactor of the executor running on this thread.
+    pub fn current() -> io::Result<Rc<Reactor>> {
+        let outside = "no executor is running on this thread: call this inside a task";
+        CURRENT
+            .with_borrow(Option::clone)
+            .ok_or_else(|| io::Error::other(outside))
+    }
+
+    /// Makes `reactor` the thread's current one until the returned value is dropped.
+    pub(super) fn make_current(reactor: &Rc<Reactor>) -> Current {
+        Current(CURRENT.replace(Some(reactor.clone())))
+    }
+
     /// A `mio::Waker` that makes [`poll`](Reactor::poll) return at once, from any thread.
     pub fn unparker(&self) -> io::Result<mio::Waker> {
         mio::Waker::new(&self.registry, UNPARK)
     }
 
-    /// Registers `source` with the OS, once for both directions, and returns its token. Stages
-    /// 1–3 re-registered for each wait; with edge-triggered events the OS says each time a
-    /// source *becomes* ready anyway, so that only cost system calls.
-    pub fn add(&self, source: &mut impl Source) -> io::Result<Token> {
+    /// Registers `source` with the OS, once for both directions, and returns its token. (Stages
+    /// 1–3 registered for each wait: edge-triggered, that only cost system calls.)
+    pub fn register(&self, source: &mut impl Source) -> io::Result<Token> {
         let mut sources = self.sources.borrow_mut();
         let entry = sources.vacant_entry();
         let token = Token(entry.key());
@@ -77,12 +97,11 @@ impl Reactor {
     }
 
     /// Called by a leaf future whose system call said `WouldBlock`: `waker` is to be woken when
-    /// the source is ready for `direction`. Stored again on *every* `Pending`: a waker is used
-    /// once, and the next poll may come with another.
+    /// the source is ready for `direction`. It replaces the waker stored before.
     pub fn wait_for(&self, token: Token, direction: Interest, waker: &Waker) {
         let mut sources = self.sources.borrow_mut();
         let Some(waiters) = sources.get_mut(token.0) else {
-            return; // removed: nothing will ever be ready (a stream removes itself on drop)
+            return; // deregistered: nothing will ever be ready (a stream does it on drop)
         };
         let (slot, what) = if direction.is_readable() {
             (&mut waiters.reader, "readable")
@@ -94,13 +113,13 @@ impl Reactor {
     }
 
     /// Forgets a source: deregisters it and drops its wakers (a dropped stream calls this).
-    pub fn remove(&self, token: Token, source: &mut impl Source) -> io::Result<()> {
+    pub fn deregister(&self, token: Token, source: &mut impl Source) -> io::Result<()> {
         self.sources.borrow_mut().try_remove(token.0);
-        debug!("token {}: removed", token.0);
+        debug!("token {}: deregistered", token.0);
         self.registry.deregister(source)
     }
 
-    /// How many sources the reactor knows: zero once every stream is dropped (no leak).
+    /// How many sources are registered: zero once every stream is dropped (no leak).
     pub fn sources(&self) -> usize {
         self.sources.borrow().len()
     }
@@ -122,8 +141,9 @@ impl Reactor {
 
     // ANCHOR: poll
     /// Sleeps in `Poll::poll` until a source is ready, another thread calls the
-    /// [`unparker`](Reactor::unparker), or `timeout` passes (`None`: no limit); then wakes the
-    /// waker stored for each direction that became ready, and each timer that is due.
+    /// [`unparker`](Reactor::unparker), or `timeout` passes (`None`: no limit);
+    /// then wakes the waker stored for each direction that became ready, taking it out: a
+    /// waker is used once; and each timer that is due.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
@@ -137,7 +157,7 @@ impl Reactor {
         for event in events.iter() {
             let token = event.token();
             let Some(waiters) = sources.get_mut(token.0) else {
-                continue; // the unparker (its work is done), or a source removed since
+                continue; // the unparker (its work is done), or a source deregistered since
             };
             // An error or a hang-up ends both directions: whoever waits must try again and
             // see the error from the system call itself.
@@ -149,13 +169,13 @@ impl Reactor {
                 ready.extend(waiters.writer.take().map(|w| (token, "writable", w)));
             }
         }
-        drop((sources, events));
         // The timers due by now, earliest first. One that is not due yet stays armed: a
         // timer never fires early, even if `poll` returned a little before its deadline.
         let due = self.timers.borrow_mut().take_due(Instant::now());
         if !due.is_empty() {
             trace!("poll: {} timers due", due.len());
         }
+        drop((sources, events));
         for (token, what, waker) in ready {
             trace!("token {} {what}: wake", token.0);
             waker.wake();
@@ -166,6 +186,15 @@ impl Reactor {
         Ok(())
     }
     // ANCHOR_END: poll
+}
+
+/// While it lives, its reactor is the thread's current one; then the one before is again.
+pub(super) struct Current(Option<Rc<Reactor>>);
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CURRENT.set(self.0.take());
+    }
 }
 
 /// The timers: whom to wake, by deadline. A `BTreeMap` keeps them sorted, so the

@@ -133,7 +133,7 @@ fn the_reactor_wakes_the_waker_stored_last() {
     client.set_nonblocking(true).unwrap();
     let mut client = mio::net::TcpStream::from_std(client);
     let reactor = Reactor::new().unwrap();
-    let token = reactor.add(&mut client).unwrap();
+    let token = reactor.register(&mut client).unwrap();
     let (first, last) = (Probe::default(), Probe::default());
     for probe in [&first, &last] {
         // What a future polled by two tasks in turn does: each poll stores its own waker.
@@ -371,7 +371,7 @@ fn connect_outside_an_executor_is_an_error_not_a_panic() {
     let mut connect = std::pin::pin!(TcpStream::connect(addr));
     let mut cx = Context::from_waker(Waker::noop());
     match connect.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(e)) => assert!(e.to_string().contains("block_on"), "{e}"),
+        Poll::Ready(Err(e)) => assert!(e.to_string().contains("no executor"), "{e}"),
         _ => panic!("expected an error"),
     }
 }
@@ -446,4 +446,83 @@ fn abort_after_the_end_changes_nothing_and_a_task_may_abort_itself() {
     executor.block_on(yield_rounds(3)).unwrap();
     assert_eq!(reached.get(), 1);
     assert_eq!(executor.tasks(), 0);
+}
+
+// Panics in a task's `Drop`, and a nested `block_on` (issue 22, bugs 2 and 5).
+
+/// Panics when dropped: a future whose cancellation goes wrong.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("boom in drop");
+    }
+}
+
+/// A task that holds a `PanicOnDrop` across an `.await` that never ends.
+async fn panics_when_cancelled() {
+    let _guard = PanicOnDrop;
+    std::future::pending::<()>().await
+}
+
+fn panicked_in_drop(joined: Result<(), JoinError>) -> bool {
+    matches!(joined, Err(JoinError::Panicked(message)) if message == "boom in drop")
+}
+
+#[test]
+fn a_panic_in_drop_when_aborted_is_the_tasks_panic_and_the_executor_goes_on() {
+    let mut executor = Executor::new().unwrap();
+    let (joined, seven) = executor
+        .block_on(async {
+            let cancelled = spawn(panics_when_cancelled());
+            yield_rounds(1).await;
+            cancelled.abort();
+            let seven = spawn(async { 7 });
+            (cancelled.await, seven.await)
+        })
+        .unwrap();
+    assert!(panicked_in_drop(joined));
+    assert_eq!(seven, Ok(7), "the other task still ran");
+    assert_eq!(executor.tasks(), 0, "no task left behind");
+}
+
+#[test]
+fn a_panic_in_drop_at_the_deadline_is_the_tasks_panic_and_no_task_is_forgotten() {
+    let mut executor = Executor::new().unwrap();
+    let cancelled = executor.spawn(panics_when_cancelled());
+    let probe = Probe::default();
+    let other = executor.spawn(probe.future());
+    let deadline = Instant::now() + Duration::from_millis(20);
+    let joined = executor.block_on_until(deadline, cancelled).unwrap();
+    assert!(panicked_in_drop(joined));
+    assert_eq!(probe.drops(), 1, "the other task was dropped too");
+    assert_eq!(executor.tasks(), 0);
+    assert_eq!(executor.block_on(other).unwrap(), Err(JoinError::Cancelled));
+}
+
+#[test]
+fn a_panic_in_drop_with_the_executor_is_the_tasks_panic() {
+    let mut executor = Executor::new().unwrap();
+    let cancelled = executor.spawn(panics_when_cancelled());
+    let probe = Probe::default();
+    let _other = executor.spawn(probe.future());
+    executor.block_on(yield_rounds(1)).unwrap();
+    drop(executor);
+    assert_eq!(probe.drops(), 1, "every task was dropped");
+    let joined = Executor::new().unwrap().block_on(cancelled).unwrap();
+    assert!(panicked_in_drop(joined));
+}
+
+#[test]
+fn a_nested_block_on_panics_at_once_and_says_why() {
+    let mut executor = Executor::new().unwrap();
+    let nested = executor.spawn(async {
+        let _ = Executor::new().unwrap().block_on(async { 1 });
+    });
+    match executor.block_on(nested).unwrap() {
+        Err(JoinError::Panicked(message)) => {
+            assert!(message.contains("inside a task"), "{message}")
+        }
+        other => panic!("the nested block_on did not panic: {other:?}"),
+    }
 }

@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 use log::trace;
 
-use super::executor;
 use super::reactor::{Reactor, TimerKey};
 
 /// asyncio's `sleep`: a future that is ready once `duration` has passed. `sleep(ZERO)`
@@ -95,7 +94,7 @@ impl Future for Sleep {
                 }
             }
             None => {
-                let reactor = executor::current_reactor()
+                let reactor = Reactor::current()
                     .expect("Sleep polled outside Executor::block_on: there are no timers");
                 let key = reactor.timer_table().insert(deadline, cx.waker());
                 trace!(
@@ -276,7 +275,7 @@ mod tests {
                     Poll::Ready(())
                 })
                 .await;
-                let armed = executor::current_reactor().unwrap().timers();
+                let armed = Reactor::current().unwrap().timers();
                 drop(long);
                 armed
             })
@@ -295,7 +294,7 @@ mod tests {
         let result = executor
             .block_on(async move {
                 let mut stream = TcpStream::connect(addr).await.unwrap();
-                let reactor = executor::current_reactor().unwrap();
+                let reactor = Reactor::current().unwrap();
                 // Nobody will ever write: the read can only end by the timeout.
                 timeout(Duration::from_millis(20), async move {
                     *seen.borrow_mut() = reactor.sources();
