@@ -10,6 +10,7 @@
 //! | [`stage4`] | `async fn fetch` on a hand-built reactor and executor (std `Future` + `Waker`) |
 //! | [`stage5`] | the full crawler: a queue and workers, links, redirects, retries, timeouts |
 //! | [`url`], [`http`], [`fetch`] | parsing URLs and responses; what one fetch produces |
+//! | [`links`] | the links of a page, read as a browser reads them (stage 5) |
 //! | [`report`] | the per-URL timeline and the summary every example prints |
 //! | [`site`] | the built-in local site the crawls run against |
 //! | [`cli`] | the command line every example shares |
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod fetch;
 pub mod http;
 pub mod limits;
+pub mod links;
 pub mod report;
 pub mod site;
 pub mod url;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::limits::{LeftOut, MAX_URL_BYTES};
+use crate::links::MAX_LINKS;
 
 /// Above this many URLs the report draws no bars: it lists failures, grouped by error.
 pub const MAX_BARS: usize = 50;
@@ -288,6 +289,10 @@ pub struct Found {
     pub redirects: Vec<String>,
     /// How many requests it took, retries and redirects included.
     pub tries: usize,
+    /// Its page had more links than [`MAX_LINKS`]: the rest were not read.
+    pub capped: bool,
+    /// Links on its page longer than [`crate::links::MAX_LINK_BYTES`], skipped.
+    pub too_long: usize,
 }
 
 /// A whole crawl: for each URL, in the order they were queued (the roots first), its outcome
@@ -368,6 +373,9 @@ pub fn render_found(crawled: &Crawled) -> String {
                 let redirects = plural(found.redirects.len(), "redirect", "redirects");
                 let _ = write!(line, ", via {redirects} to {}", label(last));
             }
+            if found.capped {
+                let _ = write!(line, ", more than {MAX_LINKS} links: the rest not read");
+            }
             let retries = found.tries.saturating_sub(found.redirects.len() + 1);
             if retries > 0 {
                 let _ = write!(line, ", {}", plural(retries, "retry", "retries"));
@@ -417,9 +425,19 @@ pub fn render_found(crawled: &Crawled) -> String {
             were(n)
         );
     }
-    if left.too_long > 0 {
-        let links = plural(left.too_long, "link", "links");
-        let were = were(left.too_long);
+    let capped = found.iter().filter(|f| f.capped).count();
+    if capped > 0 {
+        let pages = plural(capped, "page", "pages");
+        let _ = writeln!(
+            out,
+            "  {pages} had more than {MAX_LINKS} links: the rest were not read"
+        );
+    }
+    // As written on the page, or once resolved against it: one limit.
+    let too_long = left.too_long + total(|f| f.too_long);
+    if too_long > 0 {
+        let links = plural(too_long, "link", "links");
+        let were = were(too_long);
         let _ = writeln!(
             out,
             "  {links} longer than {MAX_URL_BYTES} bytes {were} not followed"
