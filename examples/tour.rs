@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     );
     let mut all_ok = true;
     for (stage, crawl, _) in &rows {
-        all_ok &= crawl.failed() == 0;
+        all_ok &= crawl.ok() == crawl.outcomes.len();
         println!(
             "  {:<18} {:<38} {:>8} {:>9} {:>3}/{}",
             stage.name,

@@ -224,5 +224,8 @@ fn one_after_another_counts_only_the_pages_that_came_back() {
     // Nothing came back: nothing to compare.
     let failed = vec![outcome("/", t0, [0, ms(5000)], refused())];
     let summary = crawl(ms(5000), t0, failed).summary();
-    assert_eq!(summary, "0 ok, 1 failed in 5000 ms; peak 1 in flight");
+    assert_eq!(
+        summary,
+        "0 ok, 0 HTTP errors, 1 failed in 5000 ms; peak 1 in flight"
+    );
 }

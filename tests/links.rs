@@ -215,3 +215,52 @@ fn stage_5_fetches_the_pages_a_browser_reaches_each_once() {
     }
     assert_eq!(crawled.outcomes.len(), reached.len());
 }
+
+/// Pages that answer 404 and 500: they arrived, but they are not "ok".
+const ERROR_PAGES: &[(&str, &str)] = &[
+    (
+        "/",
+        "<a href=/a>a</a> <a href=/missing>gone</a> <a href=/broken>broken</a>",
+    ),
+    ("/a", "<a href=/>home</a>"),
+    (
+        "/broken",
+        "HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/html\r\n\r\n<a href=/never>",
+    ),
+];
+
+#[test]
+fn error_pages_are_counted_apart_from_pages_and_failures() {
+    let server = PageServer::start(ERROR_PAGES);
+    let roots = vec![server.url("/"), support::refused_url()];
+    let started = Instant::now();
+    let crawled = support::within(HUNG, move || {
+        stage5::crawl_with(&roots, started + DEADLINE, &Options::default())
+    });
+    let report = crawler::report::render_found(&crawled);
+    let crawl = crawler::report::Crawl {
+        stage: "stage5".into(),
+        started,
+        wall: started.elapsed(),
+        outcomes: crawled.outcomes,
+    };
+    assert_eq!((crawl.ok(), crawl.http_errors(), crawl.failed()), (2, 2, 1));
+    let text = crawler::report::render(&crawl);
+    assert!(text.contains("2 ok, 2 HTTP errors, 1 failed in "), "{text}");
+    assert!(text.contains("HTTP ERROR 404 Not Found, 0 B"), "{text}");
+    assert!(
+        text.contains("HTTP ERROR 500 Internal Server Error"),
+        "{text}"
+    );
+    assert!(text.contains("ERROR connect failed"), "{text}");
+    // An error page's links are not followed: `/never` is never asked for.
+    assert!(
+        !server.served().contains_key("/never"),
+        "{:?}",
+        server.served()
+    );
+    assert!(
+        report.contains("/missing  HTTP ERROR 404 Not Found\n"),
+        "{report}"
+    );
+}

@@ -180,7 +180,7 @@ pub fn every_url<E>(_: &Args<E>, urls: usize) -> InFlight {
 /// told otherwise, check that the fetches `in_flight` says the stage has at once fit the
 /// process's file descriptors, run `crawl` over the URLs with the deadline, print the report.
 ///
-/// Exits 0 when every URL gave a page, 1 when some failed, 2 on a bad command line or a crawl
+/// Exits 0 when every URL gave its page, 1 when some failed or got an error page, 2 on a bad command line or a crawl
 /// that cannot fit.
 pub fn run<E: Clone>(
     example: &Command<Args<E>>,
@@ -228,7 +228,7 @@ pub fn run<E: Clone>(
         );
         site.stop();
     }
-    if crawl.failed() == 0 {
+    if crawl.ok() == crawl.outcomes.len() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -3,7 +3,7 @@
 //! ```text
 //!   /      |---.........................................#  | 203 ms  200 OK, 431 B
 //!   /1     |---..........................................# | 204 ms  200 OK, 433 B
-//! 10 ok, 0 failed in 206 ms; peak 10 in flight; one after another: 2031 ms (9.9x)
+//! 10 ok, 0 HTTP errors, 0 failed in 206 ms; peak 10 in flight; one after another: 2031 ms (9.9x)
 //! ```
 //!
 //! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
@@ -37,12 +37,23 @@ pub struct Crawl {
 }
 
 impl Crawl {
+    /// The URLs that gave their page: a response that is not an error page.
     pub fn ok(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.is_ok()).count()
+        self.responses() - self.http_errors()
     }
 
+    /// The URLs answered with an error page (4xx, 5xx): not "ok", though the fetch worked.
+    pub fn http_errors(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.http_error()).count()
+    }
+
+    /// The URLs that got no response at all: refused, timed out, malformed…
     pub fn failed(&self) -> usize {
-        self.outcomes.len() - self.ok()
+        self.outcomes.len() - self.responses()
+    }
+
+    fn responses(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.is_ok()).count()
     }
 
     /// The most fetches that were under way at the same moment, from their timelines.
@@ -58,19 +69,21 @@ impl Crawl {
         pages.map(|o| o.timeline.elapsed()).sum()
     }
 
-    /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; one after
-    /// another: <ms> ms (<speed-up>x)`. When some failed, the comparison names the pages it
-    /// counts (`one after another, the 7 pages alone: …`); when none came back, there is none.
+    /// The summary line: `<ok> ok, <n> HTTP errors, <failed> failed in <ms> ms; peak <k> in
+    /// flight; one after another: <ms> ms (<speed-up>x)`. When some failed, the comparison
+    /// names the responses it counts (`one after another, the 7 pages alone: …`); when none
+    /// came back, there is none.
     pub fn summary(&self) -> String {
         let mut line = format!(
-            "{} ok, {} failed in {} ms; peak {} in flight",
+            "{} ok, {}, {} failed in {} ms; peak {} in flight",
             self.ok(),
+            plural(self.http_errors(), "HTTP error", "HTTP errors"),
             self.failed(),
             self.wall.as_millis(),
             self.peak_in_flight(),
         );
         let serial = self.one_after_another();
-        let which = match (self.ok(), self.failed()) {
+        let which = match (self.responses(), self.failed()) {
             (0, _) => return line,
             (_, 0) => String::new(),
             (ok, _) => format!(", the {} alone", plural(ok, "page", "pages")),
@@ -81,7 +94,7 @@ impl Crawl {
             serial.as_millis()
         );
         // A speed-up only means something when there is more than one fetch to overlap.
-        if self.ok() > 1 {
+        if self.responses() > 1 {
             let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
             let _ = write!(line, " ({ratio:.1}x)");
         }
@@ -173,6 +186,9 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
             name = name.chars().take(width - 1).collect::<String>() + "~";
         }
         let result = match &o.result {
+            Ok(page) if o.http_error() => {
+                format!("HTTP ERROR {}, {} B", status(page), page.body.len())
+            }
             Ok(page) => format!("{}, {} B", status(page), page.body.len()),
             Err(e) => format!("ERROR {e}"),
         };
@@ -241,7 +257,8 @@ fn render_grouped(crawl: &Crawl, out: &mut String) {
         "  (more than {MAX_BARS} URLs: no bars; results grouped)"
     );
     for (status, n) in &statuses {
-        let _ = writeln!(out, "  {n:>7} x status {status}");
+        let error = if *status >= 400 { " (HTTP error)" } else { "" };
+        let _ = writeln!(out, "  {n:>7} x status {status}{error}");
     }
     let mut groups: Vec<_> = errors.into_iter().collect();
     groups.sort_by_key(|(_, urls)| std::cmp::Reverse(urls.len()));
@@ -362,10 +379,11 @@ pub fn render_found(crawled: &Crawled) -> String {
     if crawled.outcomes.len() <= MAX_BARS {
         for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
             let mut line = match &outcome.result {
+                Ok(page) if outcome.http_error() => format!("HTTP ERROR {}", status(page)),
                 Ok(page) => status(page),
                 Err(_) => "ERROR".to_string(),
             };
-            if outcome.is_ok() {
+            if outcome.is_ok() && !outcome.http_error() {
                 let links = plural(found.links, "link", "links");
                 let _ = write!(line, ", {links}, {} new", found.new);
             }
@@ -496,7 +514,7 @@ mod tests {
         let text = render(&crawl);
         assert!(
             text.contains(
-                "2 ok, 1 failed in 400 ms; peak 2 in flight; one after another, the 2 pages \
+                "2 ok, 0 HTTP errors, 1 failed in 400 ms; peak 2 in flight; one after another, the 2 pages \
                  alone: 400 ms (1.0x)"
             ),
             "{text}"

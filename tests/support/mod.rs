@@ -261,7 +261,9 @@ fn serve(mut conn: TcpStream, stopping: &AtomicBool) {
                 .iter()
                 .map(|name| format!("<a href=\"{path}/{name}\">{name}</a>\n"))
                 .collect();
-            let _ = conn.write_all(format!("{}{links}", ok_head(links.len())).as_bytes());
+            // HTML, and saying so: stage 5 reads the links of HTML pages only.
+            let head = ok_head(links.len()).replacen("\r\n", "\r\nContent-Type: text/html\r\n", 1);
+            let _ = conn.write_all(format!("{head}{links}").as_bytes());
         }
     }
 }
