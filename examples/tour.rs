@@ -7,13 +7,13 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crawler::cli::{self, InFlight};
+use crawler::cli::{self, InFlight, NoOptions};
 use crawler::report::{self, Crawl, plural};
 
 fn main() -> ExitCode {
-    // The same command line as every stage, with no options of its own (`()`).
+    // The same command line as every stage, with no options of its own.
     let about = "every stage in a row against one built-in site, then a comparison table";
-    let args = match cli::example("tour", about, ()).parse_env() {
+    let args = match cli::example::<NoOptions>("tour", about).parse_env() {
         Ok(args) => args,
         Err(code) => return code,
     };

@@ -1,0 +1,200 @@
+//! One way to read a command line for every program of the workshop: the stage examples, the
+//! tour, the site, the echo server, the bench and the diffs.
+//!
+//! Each program declares its options as a struct that derives clap's `Parser`, the ecosystem's
+//! standard: a doc comment per flag is its help, a `value_parser` reads its value into its
+//! type, and clap does the rest the same way for all of them — `--flag value` and
+//! `--flag=value`, `-h`/`--help` with every default, an unknown flag with the nearest known
+//! one suggested, a missing value, exit code 2 on any error. [`Command`] adds what clap leaves
+//! to the program: the usage line `cargo run --example NAME -- …`, and a check of the options
+//! as a whole (flags that exclude each other). The value parsers below hold the rules for
+//! numbers, delays and timeouts that several programs share.
+
+use std::fmt::Display;
+use std::marker::PhantomData;
+use std::num::{IntErrorKind, ParseIntError};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches};
+
+use super::MAX_TIMEOUT;
+use crate::site::MAX_DELAY;
+
+/// A program's command line: clap's, for the options `T` it derives.
+pub struct Command<T> {
+    command: clap::Command,
+    /// A check of the options as a whole, once every argument is in.
+    check: fn(&T) -> Result<(), String>,
+    /// What the options learn from how they were given (was `--count` given at all?).
+    given: fn(&mut T, &ArgMatches),
+    options: PhantomData<T>,
+}
+
+/// What the command line asked for: run with these options, or print this help.
+#[derive(Debug)]
+pub enum Parsed<T> {
+    Run(T),
+    Help(String),
+}
+
+impl<T: CommandFactory + FromArgMatches> Command<T> {
+    /// The command line of `cargo run --example NAME`, which does what `about` says.
+    pub fn new(name: &'static str, about: &'static str) -> Command<T> {
+        let command = T::command()
+            .name(name)
+            .bin_name(format!("cargo run --example {name} --"))
+            .about(about);
+        Command {
+            command,
+            check: |_| Ok(()),
+            given: |_, _| {},
+            options: PhantomData,
+        }
+    }
+
+    /// Changes clap's command: a usage line of its own, lines after the help…
+    pub fn with(mut self, change: impl FnOnce(clap::Command) -> clap::Command) -> Self {
+        self.command = change(self.command);
+        self
+    }
+
+    /// A check of the options as a whole: flags that exclude each other, names that must exist…
+    pub fn check(mut self, check: fn(&T) -> Result<(), String>) -> Self {
+        self.check = check;
+        self
+    }
+
+    /// What the options learn from the matches themselves, e.g. whether a flag was given.
+    pub fn given(mut self, given: fn(&mut T, &ArgMatches)) -> Self {
+        self.given = given;
+        self
+    }
+
+    /// The program's name: `cargo run --example NAME`.
+    pub fn name(&self) -> &str {
+        self.command.get_name()
+    }
+
+    /// The flags of this program that take no value (`--threads`).
+    pub fn switches(&self) -> Vec<String> {
+        let switches = self.command.get_arguments().filter(|arg| {
+            matches!(arg.get_action(), ArgAction::SetTrue) && arg.get_long() != Some("help")
+        });
+        switches
+            .filter_map(|arg| Some(format!("--{}", arg.get_long()?)))
+            .collect()
+    }
+
+    /// The help, as `--help` prints it.
+    pub fn help(&self) -> String {
+        self.command.clone().render_long_help().to_string()
+    }
+
+    /// Parses the arguments after the program's name. `Err` is the whole message clap prints:
+    /// what is wrong, the usage, where to read more.
+    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, String> {
+        self.try_parse(args).map_err(|e| e.render().to_string())
+    }
+
+    fn try_parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, clap::Error> {
+        let name = std::iter::once(self.command.get_name().to_string());
+        let matches = match self.command.clone().try_get_matches_from(name.chain(args)) {
+            Ok(matches) => matches,
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                return Ok(Parsed::Help(e.render().to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut options = T::from_arg_matches(&matches)?;
+        (self.given)(&mut options, &matches);
+        match (self.check)(&options) {
+            Ok(()) => Ok(Parsed::Run(options)),
+            Err(why) => Err(self.command.clone().error(ErrorKind::ArgumentConflict, why)),
+        }
+    }
+
+    /// Parses this program's own arguments. `Err` carries the exit code once the help is
+    /// printed (0) or the error (2).
+    pub fn parse_env(&self) -> Result<T, ExitCode> {
+        match self.try_parse(std::env::args().skip(1)) {
+            Ok(Parsed::Run(options)) => Ok(options),
+            Ok(Parsed::Help(text)) => {
+                print!("{text}");
+                Err(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let _ = e.print();
+                Err(ExitCode::from(2))
+            }
+        }
+    }
+}
+
+/// The whole-number types a flag's value can be.
+pub trait Whole: FromStr<Err = ParseIntError> + Copy + Default + PartialOrd + Display {
+    const MAX: Self;
+}
+
+impl Whole for u16 {
+    const MAX: u16 = u16::MAX;
+}
+
+impl Whole for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+impl Whole for usize {
+    const MAX: usize = usize::MAX;
+}
+
+/// A whole number of at least `min` that fits its type; a larger one is "too large".
+pub fn number<T: Whole>(text: &str, min: T) -> Result<T, String> {
+    number_up_to(text, min, T::MAX)
+}
+
+/// A count of at least 1 (`--count`, `--max-tasks`…).
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    number(text, 1)
+}
+
+/// A port: 0 asks the system for a free one.
+pub fn port(text: &str) -> Result<u16, String> {
+    number(text, 0)
+}
+
+/// A duration in whole milliseconds, at least `min`.
+pub fn millis(text: &str, min: u64) -> Result<Duration, String> {
+    number(text, min).map(Duration::from_millis)
+}
+
+/// The one rule for a response delay, wherever one is given: whole milliseconds, at most
+/// [`MAX_DELAY`] (an hour). `--delay-ms` of every program is read with it, and the site's
+/// `?delay_ms=` query follows the same rule (`tests/cli.rs` checks that they agree).
+pub fn delay(text: &str) -> Result<Duration, String> {
+    let max = u64::try_from(MAX_DELAY.as_millis()).unwrap_or(u64::MAX);
+    number_up_to(text, 0, max).map(Duration::from_millis)
+}
+
+/// A deadline or timeout in whole milliseconds: at least 1, at most [`MAX_TIMEOUT`] (a day).
+/// `--timeout-ms` of every crawl and stage 5's `--request-timeout-ms` are read with it.
+pub fn timeout(text: &str) -> Result<Duration, String> {
+    let max = u64::try_from(MAX_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+    number_up_to(text, 1, max).map(Duration::from_millis)
+}
+
+fn number_up_to<T: Whole>(text: &str, min: T, max: T) -> Result<T, String> {
+    let too_large = || format!("{text} is too large (at most {max})");
+    match text.parse::<T>() {
+        Ok(n) if n > max => Err(too_large()),
+        Ok(n) if n >= min => Ok(n),
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err(too_large()),
+        _ if min == T::default() => Err("expects a whole number".to_string()),
+        _ => Err(format!("expects a whole number of at least {min}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
