@@ -2,7 +2,7 @@
 //!
 //! Every program — the stage examples, the tour, the site, the echo server, the bench, the
 //! diffs — declares its options as a struct deriving clap's `Parser`, and reads them with a
-//! [`Command`] (`cli/command.rs`), with [`number`], [`delay`] and [`timeout`] for the values.
+//! [`Command`] (`cli/command.rs`), with [`at_least_one`], [`delay`] and [`timeout`] for values.
 //! On top of it, [`Args`] is the command line every crawl shares (the stage examples and the
 //! tour), into which a stage flattens its own flags, and [`run`] the `main` of every stage
 //! example. Before a crawl starts, [`run`] checks that the fetches it will have in flight at
@@ -29,7 +29,7 @@ use crate::url::Url;
 
 mod command;
 
-pub use command::{Command, Parsed, Whole, at_least_one, delay, millis, number, port, timeout};
+pub use command::{Command, Parsed, at_least_one, delay, port, timeout};
 
 /// The crawl deadline when `--timeout-ms` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -155,8 +155,8 @@ pub fn every_url<E: clap::Args>(_: &Args<E>, urls: usize) -> InFlight {
 /// told otherwise, check that the fetches `in_flight` says the stage has at once fit the
 /// process's file descriptors, run `crawl` over the URLs with the deadline, print the report.
 ///
-/// Exits 0 when every URL gave its page, 1 when some failed or got an error page, 2 on a bad command line or a crawl
-/// that cannot fit.
+/// Exits 0 when every URL gave its page, 1 when some failed or got an error page, 2 on a bad
+/// command line or a crawl that cannot fit.
 pub fn run<E: clap::Args + Clone>(
     example: &Command<Args<E>>,
     in_flight: fn(&Args<E>, usize) -> InFlight,

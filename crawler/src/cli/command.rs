@@ -8,13 +8,11 @@
 //! one suggested, a missing value, exit code 2 on any error. [`Command`] adds what clap leaves
 //! to the program: the usage line `cargo run --example NAME -- …`, and a check of the options
 //! as a whole (flags that exclude each other). The value parsers below hold the rules for
-//! numbers, delays and timeouts that several programs share.
+//! counts, ports, delays and timeouts that several programs share.
 
-use std::fmt::Display;
 use std::marker::PhantomData;
-use std::num::{IntErrorKind, ParseIntError};
+use std::num::IntErrorKind;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
@@ -133,65 +131,37 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
     }
 }
 
-/// The whole-number types a flag's value can be.
-pub trait Whole: FromStr<Err = ParseIntError> + Copy + Default + PartialOrd + Display {
-    const MAX: Self;
-}
-
-impl Whole for u16 {
-    const MAX: u16 = u16::MAX;
-}
-
-impl Whole for u64 {
-    const MAX: u64 = u64::MAX;
-}
-
-impl Whole for usize {
-    const MAX: usize = usize::MAX;
-}
-
-/// A whole number of at least `min` that fits its type; a larger one is "too large".
-pub fn number<T: Whole>(text: &str, min: T) -> Result<T, String> {
-    number_up_to(text, min, T::MAX)
-}
-
 /// A count of at least 1 (`--count`, `--max-tasks`…).
 pub fn at_least_one(text: &str) -> Result<usize, String> {
-    number(text, 1)
+    whole(text, 1, usize::MAX as u64).map(|n| n as usize)
 }
 
 /// A port: 0 asks the system for a free one.
 pub fn port(text: &str) -> Result<u16, String> {
-    number(text, 0)
-}
-
-/// A duration in whole milliseconds, at least `min`.
-pub fn millis(text: &str, min: u64) -> Result<Duration, String> {
-    number(text, min).map(Duration::from_millis)
+    whole(text, 0, u16::MAX.into()).map(|n| n as u16)
 }
 
 /// The one rule for a response delay, wherever one is given: whole milliseconds, at most
 /// [`MAX_DELAY`] (an hour). `--delay-ms` of every program is read with it, and the site's
 /// `?delay_ms=` query follows the same rule (`tests/cli.rs` checks that they agree).
 pub fn delay(text: &str) -> Result<Duration, String> {
-    let max = u64::try_from(MAX_DELAY.as_millis()).unwrap_or(u64::MAX);
-    number_up_to(text, 0, max).map(Duration::from_millis)
+    whole(text, 0, MAX_DELAY.as_millis() as u64).map(Duration::from_millis)
 }
 
 /// A deadline or timeout in whole milliseconds: at least 1, at most [`MAX_TIMEOUT`] (a day).
 /// `--timeout-ms` of every crawl and stage 5's `--request-timeout-ms` are read with it.
 pub fn timeout(text: &str) -> Result<Duration, String> {
-    let max = u64::try_from(MAX_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
-    number_up_to(text, 1, max).map(Duration::from_millis)
+    whole(text, 1, MAX_TIMEOUT.as_millis() as u64).map(Duration::from_millis)
 }
 
-fn number_up_to<T: Whole>(text: &str, min: T, max: T) -> Result<T, String> {
+/// A whole number from `min` to `max`; a larger one is "too large", whatever its digits.
+fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
     let too_large = || format!("{text} is too large (at most {max})");
-    match text.parse::<T>() {
+    match text.parse::<u64>() {
         Ok(n) if n > max => Err(too_large()),
         Ok(n) if n >= min => Ok(n),
         Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err(too_large()),
-        _ if min == T::default() => Err("expects a whole number".to_string()),
+        _ if min == 0 => Err("expects a whole number".to_string()),
         _ => Err(format!("expects a whole number of at least {min}")),
     }
 }

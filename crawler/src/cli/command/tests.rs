@@ -13,7 +13,7 @@ struct Options {
     #[arg(long, value_name = "N", default_value = "8000", value_parser = port)]
     port: u16,
     /// A wait
-    #[arg(long = "wait-ms", value_name = "MS", default_value = "1", value_parser = |v: &str| millis(v, 1))]
+    #[arg(long = "wait-ms", value_name = "MS", default_value = "1", value_parser = timeout)]
     wait: Duration,
     /// A delay
     #[arg(long = "delay-ms", value_name = "MS", default_value = "0", value_parser = delay)]
