@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crawler::cli::{self, Command, number};
+use crawler::cli::{self, Command, at_least_one, port};
 use crawler::limits;
 use crawler::report::plural;
 use runtime::stage5::{
@@ -46,35 +46,22 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 const EXCHANGING: usize = 1000;
 
 /// What the command line asked for.
-#[derive(Clone, Debug)]
+#[derive(clap::Parser, Clone, Debug)]
+#[command(after_help = "Try it: nc 127.0.0.1 8007")]
 pub struct Options {
+    /// Port to listen on, on 127.0.0.1; 0 picks a free one
+    #[arg(long, value_name = "N", default_value = "8007", value_parser = port)]
     pub port: u16,
+    /// Also run N clients on the same loop, print what happened, and exit
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub clients: Option<usize>,
 }
 
 /// The echo server's command line; `--help` prints it.
 pub fn command() -> Command<Options> {
-    let options = Options {
-        port: 8007,
-        clients: None,
-    };
     let about = "the seeds' echo server on the stage 5 runtime: everything a client sends \
                  comes back";
-    Command::new("echo", about, options)
-        .value(
-            "--port",
-            "N",
-            "port to listen on, on 127.0.0.1; 0 picks a free one",
-            |o, v| number(v, 0).map(|port| o.port = port),
-        )
-        .default(|o| o.port.to_string())
-        .value(
-            "--clients",
-            "N",
-            "also run N clients on the same loop, print what happened, and exit",
-            |o, v| number(v, 1).map(|n| o.clients = Some(n)),
-        )
-        .footer("Try it: nc 127.0.0.1 8007")
+    Command::new("echo", about)
 }
 
 /// What the server saw: connections accepted, open now, the most at once, closed, and the

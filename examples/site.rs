@@ -18,60 +18,44 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use crawler::cli::{Command, delay, number};
+use crawler::cli::{Command, at_least_one, delay, port};
 use crawler::site::{Site, SiteConfig};
 
 /// What the command line asked for.
-#[derive(Clone, Debug)]
+#[derive(clap::Parser, Clone, Debug)]
+#[command(after_help = "A request can choose its own delay: /3?delay_ms=50.\n\
+                  RUST_LOG=site=debug logs every connection, RUST_LOG=site=trace every loop tick.")]
 pub struct Args {
+    /// Port to listen on; 0 picks a free one
+    #[arg(long, value_name = "N", default_value = "8000", value_parser = port)]
+    pub port: u16,
+    /// Delay before each response
+    #[arg(long = "delay-ms", value_name = "MS", default_value = "200", value_parser = delay)]
+    pub delay: Duration,
+    /// Pages in the link graph: / and /1 ... /N-1
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one)]
+    pub pages: usize,
+    /// Address to listen on; 0.0.0.0 shares it with the room
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub host: IpAddr,
-    pub config: SiteConfig,
+}
+
+impl Args {
+    /// The site these options ask for.
+    pub fn config(&self) -> SiteConfig {
+        SiteConfig {
+            port: self.port,
+            delay: self.delay,
+            pages: self.pages,
+            ..SiteConfig::default()
+        }
+    }
 }
 
 /// The site's command line; `--help` prints it.
 pub fn command() -> Command<Args> {
-    let args = Args {
-        host: IpAddr::from([127, 0, 0, 1]),
-        config: SiteConfig {
-            port: 8000,
-            ..SiteConfig::default()
-        },
-    };
     let about = "the looplab local site on its own, so a whole room can share one";
-    Command::new("site", about, args)
-        .value(
-            "--port",
-            "N",
-            "port to listen on; 0 picks a free one",
-            |a, v| number(v, 0).map(|port| a.config.port = port),
-        )
-        .default(|a| a.config.port.to_string())
-        .value("--delay-ms", "MS", "delay before each response", |a, v| {
-            delay(v).map(|delay| a.config.delay = delay)
-        })
-        .default(|a| a.config.delay.as_millis().to_string())
-        .value(
-            "--pages",
-            "N",
-            "pages in the link graph: / and /1 ... /N-1",
-            |a, v| number(v, 1).map(|pages| a.config.pages = pages),
-        )
-        .default(|a| a.config.pages.to_string())
-        .value(
-            "--host",
-            "IP",
-            "address to listen on; 0.0.0.0 shares it with the room",
-            |a, v| {
-                let ip = v.parse();
-                ip.map(|ip| a.host = ip)
-                    .map_err(|_| format!("expects an IP address, not {v:?}"))
-            },
-        )
-        .default(|a| a.host.to_string())
-        .footer(
-            "A request can choose its own delay: /3?delay_ms=50.\n\
-             RUST_LOG=site=debug logs every connection, RUST_LOG=site=trace every loop tick.",
-        )
+    Command::new("site", about)
 }
 
 /// What a site listening on every interface tells the room: where to point their crawlers.
@@ -118,8 +102,8 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
 
-    let wanted = format!("{}:{}", args.host, args.config.port);
-    let site = match Site::start_on(args.host, args.config) {
+    let wanted = format!("{}:{}", args.host, args.port);
+    let site = match Site::start_on(args.host, args.config()) {
         Ok(site) => site,
         Err(e) => {
             eprintln!("site: cannot listen on {wanted}: {e}");

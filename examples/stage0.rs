@@ -10,21 +10,23 @@ use crawler::cli::{self, InFlight};
 use crawler::{limits, stage0};
 
 /// Stage 0's own option.
-#[derive(Clone, Debug, Default)]
-struct Options {
-    /// `--threads`: one OS thread per URL.
-    threads: bool,
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Options {
+    /// Fetch with one OS thread per URL
+    #[arg(long)]
+    pub threads: bool,
+}
+
+/// The shared command line, and stage 0's own flag.
+pub fn example() -> cli::Command<cli::Args<Options>> {
+    cli::example(
+        "stage0",
+        "blocking fetches: one after another, or one OS thread per URL",
+    )
 }
 
 fn main() -> ExitCode {
-    let example = cli::example(
-        "stage0",
-        "blocking fetches: one after another, or one OS thread per URL",
-        Options::default(),
-    )
-    .switch("--threads", "fetch with one OS thread per URL", |args| {
-        args.stage.threads = true
-    });
+    let example = example();
     // With threads, every URL is fetched at once, up to the threads the process can start.
     let in_flight = |args: &cli::Args<Options>, urls: usize| match args.stage.threads {
         false => InFlight::One,

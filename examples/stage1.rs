@@ -6,12 +6,12 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli;
+use crawler::cli::{self, NoOptions};
 use crawler::stage1;
 
 fn main() -> ExitCode {
-    // `()`: no options beyond the ones every stage shares.
-    let example = cli::example("stage1", "readiness + callbacks on a mio event loop", ());
+    // `NoOptions`: no options beyond the ones every stage shares.
+    let example = cli::example::<NoOptions>("stage1", "readiness + callbacks on a mio event loop");
     cli::run(&example, cli::every_url, |_, urls, deadline| {
         stage1::crawl(urls, deadline)
     })

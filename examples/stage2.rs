@@ -7,15 +7,14 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli;
+use crawler::cli::{self, NoOptions};
 use crawler::stage2;
 
 fn main() -> ExitCode {
-    // `()`: no options beyond the ones every stage shares.
-    let example = cli::example(
+    // `NoOptions`: no options beyond the ones every stage shares.
+    let example = cli::example::<NoOptions>(
         "stage2",
         "Future + Task: each fetch is one hand-written state machine",
-        (),
     );
     cli::run(&example, cli::every_url, |_, urls, deadline| {
         stage2::crawl(urls, deadline)

@@ -7,15 +7,14 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli;
+use crawler::cli::{self, NoOptions};
 use crawler::stage3;
 
 fn main() -> ExitCode {
-    // `()`: no options beyond the ones every stage shares.
-    let example = cli::example(
+    // `NoOptions`: no options beyond the ones every stage shares.
+    let example = cli::example::<NoOptions>(
         "stage3",
         "the fetch delegates to reusable sub-coroutines (yield from)",
-        (),
     );
     cli::run(&example, cli::every_url, |_, urls, deadline| {
         stage3::crawl(urls, deadline)

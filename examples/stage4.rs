@@ -6,15 +6,14 @@
 //! ```
 use std::process::ExitCode;
 
-use crawler::cli;
+use crawler::cli::{self, NoOptions};
 use crawler::stage4;
 
 fn main() -> ExitCode {
-    // `()`: no options beyond the ones every stage shares.
-    let example = cli::example(
+    // `NoOptions`: no options beyond the ones every stage shares.
+    let example = cli::example::<NoOptions>(
         "stage4",
         "async fn on a hand-built reactor and executor (std Future + Waker)",
-        (),
     );
     cli::run(&example, cli::every_url, |_, urls, deadline| {
         stage4::crawl(urls, deadline)

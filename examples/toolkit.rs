@@ -21,7 +21,15 @@ use crawler::site::{Site, SiteConfig};
 use crawler::stage5::get;
 use runtime::stage5::{Executor, JoinError, Semaphore, as_completed, sleep, spawn, wait};
 
+/// The demos take no options.
+#[derive(clap::Parser)]
+struct NoOptions {}
+
 fn main() -> ExitCode {
+    let about = "the seeds' demos on the stage 5 runtime, one after another";
+    if let Err(code) = crawler::cli::Command::<NoOptions>::new("toolkit", about).parse_env() {
+        return code;
+    }
     crawler::cli::init_logging();
     let run = || -> Result<Report, String> {
         let site = Site::start(SiteConfig::default()).map_err(|e| e.to_string())?;

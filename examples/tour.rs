@@ -7,13 +7,13 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crawler::cli::{self, InFlight};
+use crawler::cli::{self, InFlight, NoOptions};
 use crawler::report::{self, Crawl, plural};
 
 fn main() -> ExitCode {
-    // The same command line as every stage, with no options of its own (`()`).
+    // The same command line as every stage, with no options of its own.
     let about = "every stage in a row against one built-in site, then a comparison table";
-    let args = match cli::example("tour", about, ()).parse_env() {
+    let args = match cli::example::<NoOptions>("tour", about).parse_env() {
         Ok(args) => args,
         Err(code) => return code,
     };
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     );
     let mut all_ok = true;
     for (stage, crawl, _) in &rows {
-        all_ok &= crawl.failed() == 0;
+        all_ok &= crawl.ok() == crawl.outcomes.len();
         println!(
             "  {:<18} {:<38} {:>8} {:>9} {:>3}/{}",
             stage.name,

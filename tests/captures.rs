@@ -727,9 +727,9 @@ fn the_normaliser_keeps_what_is_stable() {
     );
     assert_eq!(
         normalise(
-            "10 ok, 0 failed in 202 ms; peak 10 in flight; one after another: 2017 ms (9.9x)"
+            "10 ok, 0 HTTP errors, 0 failed in 202 ms; peak 10 in flight; one after another: 2017 ms (9.9x)"
         ),
-        "10 ok, 0 failed in <t>; peak 10 in flight; one after another: <t> (<n>x)"
+        "10 ok, 0 HTTP errors, 0 failed in <t>; peak 10 in flight; one after another: <t> (<n>x)"
     );
     assert_eq!(
         normalise("token 0 is http://127.0.0.1:40229/1: connecting to 127.0.0.1:40229"),

@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches};
 use crawler::cli::{self, InFlight, Parsed};
 use crawler::limits::{self, LeftOut};
 
@@ -102,7 +103,10 @@ fn the_echo_demo_summary_is_what_happened() {
     );
 }
 
-fn parse<T: Clone>(command: cli::Command<T>, args: &[&str]) -> Result<T, String> {
+fn parse<T: CommandFactory + FromArgMatches>(
+    command: cli::Command<T>,
+    args: &[&str],
+) -> Result<T, String> {
     match command.parse(args.iter().map(|a| a.to_string()))? {
         Parsed::Run(options) => Ok(options),
         Parsed::Help(_) => panic!("{args:?} asked for the help"),
@@ -116,8 +120,8 @@ fn stage_5_takes_max_pages() {
     let defaults = parse(stage5_example::example(), &[]).unwrap();
     assert_eq!(defaults.stage.max_pages, 1000);
     let message = parse(stage5_example::example(), &["--max-pages=0"]).unwrap_err();
-    assert!(message.contains("--max-pages expects a whole number of at least 1"));
-    assert!(stage5_example::example().help().contains("--max-pages N"));
+    assert!(message.contains("'--max-pages <N>': expects a whole number of at least 1"));
+    assert!(stage5_example::example().help().contains("--max-pages <N>"));
 }
 
 #[test]

@@ -21,7 +21,8 @@ mod stage5_example;
 
 use std::time::{Duration, Instant};
 
-use crawler::cli::{self, Parsed};
+use clap::{CommandFactory, FromArgMatches};
+use crawler::cli::{self, NoOptions, Parsed};
 use crawler::fetch::{FetchError, Outcome, Page, Timeline};
 use crawler::report::{self, Crawl};
 use crawler::stage5::{self, Options};
@@ -72,7 +73,10 @@ fn a_link_longer_than_2000_bytes_is_not_followed() {
     );
 }
 
-fn parse<T: Clone>(command: cli::Command<T>, args: &[&str]) -> Result<T, String> {
+fn parse<T: CommandFactory + FromArgMatches>(
+    command: cli::Command<T>,
+    args: &[&str],
+) -> Result<T, String> {
     match command.parse(args.iter().map(|a| a.to_string()))? {
         Parsed::Run(options) => Ok(options),
         Parsed::Help(_) => panic!("{args:?} asked for the help"),
@@ -86,7 +90,7 @@ fn a_deadline_past_a_day_is_refused_before_it_can_overflow() {
         &["--timeout-ms", huge.as_str()][..],
         &["--timeout-ms", "86400001"][..],
     ] {
-        let message = parse(cli::example("stageN", "a test", ()), args).unwrap_err();
+        let message = parse(cli::example::<NoOptions>("stageN", "a test"), args).unwrap_err();
         assert!(
             message.contains("too large (at most 86400000)"),
             "{message}"
@@ -96,7 +100,7 @@ fn a_deadline_past_a_day_is_refused_before_it_can_overflow() {
     assert!(message.unwrap_err().contains("at most 86400000"));
     // The longest accepted is a day, and a day from now is an instant like any other.
     let args = parse(
-        cli::example("stageN", "a test", ()),
+        cli::example::<NoOptions>("stageN", "a test"),
         &["--timeout-ms=86400000"],
     );
     let timeout = args.unwrap().timeout;
@@ -106,7 +110,7 @@ fn a_deadline_past_a_day_is_refused_before_it_can_overflow() {
 #[test]
 fn count_with_urls_is_an_error_that_says_why() {
     let message = parse(
-        cli::example("stageN", "a test", ()),
+        cli::example::<NoOptions>("stageN", "a test"),
         &["--count", "3", "http://127.0.0.1:8000/"],
     )
     .unwrap_err();
@@ -117,7 +121,7 @@ fn count_with_urls_is_an_error_that_says_why() {
     // With --base, --count chooses the paths: fine.
     let args = ["--base", "http://127.0.0.1:8000", "--count", "3"];
     assert_eq!(
-        parse(cli::example("stageN", "a test", ()), &args)
+        parse(cli::example::<NoOptions>("stageN", "a test"), &args)
             .unwrap()
             .count,
         3
@@ -224,5 +228,8 @@ fn one_after_another_counts_only_the_pages_that_came_back() {
     // Nothing came back: nothing to compare.
     let failed = vec![outcome("/", t0, [0, ms(5000)], refused())];
     let summary = crawl(ms(5000), t0, failed).summary();
-    assert_eq!(summary, "0 ok, 1 failed in 5000 ms; peak 1 in flight");
+    assert_eq!(
+        summary,
+        "0 ok, 0 HTTP errors, 1 failed in 5000 ms; peak 1 in flight"
+    );
 }

@@ -133,3 +133,134 @@ fn each_page_of_a_small_tree_is_fetched_exactly_once() {
         "one normal form per page"
     );
 }
+
+/// A site whose pages link the way real pages do, and as the report that started this test
+/// found a crawler going wrong: a `<base href>`, a link in a comment, `&amp;` in a query,
+/// every quoting, upper case, attributes over several lines, schemes that are not http, a
+/// link off the host, a query alone — and links where a browser sees none (in a script, a
+/// style, a title, a `<link>`, an `<img>`, a `data:` URL, a text/plain page).
+const BROWSER_PAGES: &[(&str, &str)] = &[
+    (
+        "/",
+        r##"<!DOCTYPE html><html><head><title>home <a href="/titled.html"></title>
+        <base href="/docs/">
+        <link rel=stylesheet href="/style.css"><link rel=next href="/next.html">
+        <style>a[href="/styled.html"] { color: red }</style>
+        <script>var s = '<a href="/scripted.html">';</script>
+        </head><body>
+        <!-- <a href="/commented.html">an old link</a> -->
+        <a href="intro.html">intro, against the base</a>
+        <a href="/search.html?a=1&amp;b=2">search</a>
+        <a href='/search.html?a=1&b=2'>the same search, single-quoted</a>
+        <A HREF=/upper.html>upper case, unquoted</A>
+        <a
+          class="multi"
+          href="/multi.html"
+        >over several lines</a>
+        <a href="mailto:x@example.invalid">mail</a> <a href="javascript:void(0)">script</a>
+        <a href="tel:+100">phone</a> <a href="data:text/html,<a href=/data.html>">data</a>
+        <a href="//example.invalid/off">another host, protocol-relative</a>
+        <a href="?page=2">a query alone, against the base</a>
+        <img src="/img.png"><map><area shape=rect coords="0,0,1,1" href="/area.html"></map>
+        <a href="&#47;ref&period;html">character references</a>
+        <a href=/plain.txt>a text file</a> <a href="/upper.html#top">upper again</a>
+        </body></html>"##,
+    ),
+    ("/docs/", "<a href=intro.html>intro</a>"),
+    (
+        "/docs/intro.html",
+        "<a href='../'>home</a> <a href=./?page=2>the listing, page 2</a>",
+    ),
+    ("/search.html", "<a href=/>home</a>"),
+    ("/upper.html", "<a href=/multi.html>multi</a>"),
+    ("/multi.html", "<textarea><a href=/typed.html></textarea>"),
+    ("/area.html", "<noscript><a href=/noscript.html></noscript>"),
+    ("/ref.html", "<a href=/>home</a>"),
+    (
+        "/plain.txt",
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n<a href=/from-text.html>",
+    ),
+];
+
+#[test]
+fn stage_5_fetches_the_pages_a_browser_reaches_each_once() {
+    let server = PageServer::start(BROWSER_PAGES);
+    let roots = vec![server.url("/")];
+    let crawled = support::within(HUNG, move || {
+        stage5::crawl_with(&roots, Instant::now() + DEADLINE, &Options::default())
+    });
+    let reached: BTreeMap<String, usize> = [
+        "/",
+        "/docs/intro.html",
+        "/docs/?page=2",
+        "/search.html?a=1&b=2",
+        "/upper.html",
+        "/multi.html",
+        "/area.html",
+        "/ref.html",
+        "/plain.txt",
+    ]
+    .iter()
+    .map(|page| (page.to_string(), 1))
+    .collect();
+    // Not `/docs/` (the base's own href), nor any link a browser does not see.
+    assert_eq!(server.served(), reached);
+    for outcome in &crawled.outcomes {
+        let page = outcome
+            .result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", outcome.url));
+        assert_eq!(page.status, 200, "{}", outcome.url);
+        assert!(!outcome.url.contains("&amp;"), "{}", outcome.url);
+    }
+    assert_eq!(crawled.outcomes.len(), reached.len());
+}
+
+/// Pages that answer 404 and 500: they arrived, but they are not "ok".
+const ERROR_PAGES: &[(&str, &str)] = &[
+    (
+        "/",
+        "<a href=/a>a</a> <a href=/missing>gone</a> <a href=/broken>broken</a>",
+    ),
+    ("/a", "<a href=/>home</a>"),
+    (
+        "/broken",
+        "HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/html\r\n\r\n<a href=/never>",
+    ),
+];
+
+#[test]
+fn error_pages_are_counted_apart_from_pages_and_failures() {
+    let server = PageServer::start(ERROR_PAGES);
+    let roots = vec![server.url("/"), support::refused_url()];
+    let started = Instant::now();
+    let crawled = support::within(HUNG, move || {
+        stage5::crawl_with(&roots, started + DEADLINE, &Options::default())
+    });
+    let report = crawler::report::render_found(&crawled);
+    let crawl = crawler::report::Crawl {
+        stage: "stage5".into(),
+        started,
+        wall: started.elapsed(),
+        outcomes: crawled.outcomes,
+    };
+    assert_eq!((crawl.ok(), crawl.http_errors(), crawl.failed()), (2, 2, 1));
+    let text = crawler::report::render(&crawl);
+    assert!(text.contains("2 ok, 2 HTTP errors, 1 failed in "), "{text}");
+    assert!(text.contains("HTTP ERROR 404 Not Found, 0 B"), "{text}");
+    assert!(
+        text.contains("HTTP ERROR 500 Internal Server Error"),
+        "{text}"
+    );
+    assert!(text.contains("ERROR connect failed"), "{text}");
+    // An error page's links are not followed: `/never` is never asked for.
+    assert!(
+        !server.served().contains_key("/never"),
+        "{:?}",
+        server.served()
+    );
+    assert!(
+        report.contains("/missing  HTTP ERROR 404 Not Found\n"),
+        "{report}"
+    );
+}

@@ -1,13 +1,13 @@
 //! The command line of every program of the workshop, and the `main` of the stage examples.
 //!
-//! Every program — the stage examples, the tour, the site, the echo server, the bench —
-//! parses its arguments with one parser (`cli/parser.rs`): a [`Command`] and its flags, and
-//! [`number`], [`millis`] and [`delay`] for the values. On top of it, [`example`] is the
-//! command line every crawl shares (the stage examples and the tour), to which a stage adds
-//! its own flags, and [`run`] the `main` of every stage example. Before a crawl starts, [`run`]
-//! checks that the fetches it will have in flight at once fit the process's file descriptors
-//! ([`fits`]): a crawl that cannot fit is refused with what it needs and how to get it, rather
-//! than half failing with `Too many open files`.
+//! Every program — the stage examples, the tour, the site, the echo server, the bench, the
+//! diffs — declares its options as a struct deriving clap's `Parser`, and reads them with a
+//! [`Command`] (`cli/command.rs`), with [`at_least_one`], [`delay`] and [`timeout`] for values.
+//! On top of it, [`Args`] is the command line every crawl shares (the stage examples and the
+//! tour), into which a stage flattens its own flags, and [`run`] the `main` of every stage
+//! example. Before a crawl starts, [`run`] checks that the fetches it will have in flight at
+//! once fit the process's file descriptors ([`fits`]): a crawl that cannot fit is refused with
+//! what it needs and how to get it, rather than half failing with `Too many open files`.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -19,15 +19,17 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::parser::ValueSource;
+
 use crate::fetch::Outcome;
 use crate::limits::{self, Shortfall};
 use crate::report::{self, Crawl, plural};
 use crate::site::{self, Site, SiteConfig};
 use crate::url::Url;
 
-mod parser;
+mod command;
 
-pub use parser::{Command, Parsed, Whole, delay, millis, number, timeout};
+pub use command::{Command, Parsed, at_least_one, delay, port, timeout};
 
 /// The crawl deadline when `--timeout-ms` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,136 +39,104 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What a crawl's command line asked for: the flags every stage shares, and the stage's own
-/// options `E` (stage 5's `Options`; `()` for a stage without any).
-#[derive(Clone, Debug)]
-pub struct Args<E> {
-    /// URLs given on the command line (crawl exactly these).
+/// options `E` (stage 5's `Options`; [`NoOptions`] for a stage without any).
+#[derive(clap::Parser, Clone, Debug)]
+#[command(
+    after_help = "With no URL and no --base, crawls /, /1 ... from a built-in site on 127.0.0.1.\n\
+                  A /PATH is a page of the built-in site (or of --base): /3?delay_ms=900 waits \
+                  900 ms.\nRUST_LOG=trace shows every tick of the loop; RUST_LOG=debug a line \
+                  per event."
+)]
+pub struct Args<E: clap::Args> {
+    /// URLs to crawl, or paths of the built-in site (or of --base)
+    #[arg(value_name = "URL|/PATH")]
     pub urls: Vec<String>,
-    /// How many site paths to crawl: `/`, `/1` … `/count-1`.
+    /// Crawl /, /1 ... /N-1
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one)]
     pub count: usize,
     /// Whether `--count` was given (stage 5 starts from `/` alone when it was not).
+    #[arg(skip)]
     pub count_given: bool,
-    /// The built-in site's delay per response.
+    /// The built-in site's delay per response
+    #[arg(long = "delay-ms", value_name = "MS", default_value = "200", value_parser = delay)]
     pub delay: Duration,
-    /// The crawl deadline.
+    /// The crawl's deadline (at most a day)
+    #[arg(long = "timeout-ms", value_name = "MS", default_value = "10000", value_parser = timeout)]
     pub timeout: Duration,
-    /// Another server to crawl the same paths on, instead of the built-in site.
+    /// Crawl the same paths on another server, e.g. http://127.0.0.1:8000
+    #[arg(long, value_name = "URL", value_parser = base)]
     pub base: Option<String>,
-    /// The name the crawl calls the built-in site by (`localhost` makes each fetch resolve a
-    /// host name); its address when `None`.
+    /// Call the built-in site by this name, e.g. localhost (then each fetch resolves it)
+    #[arg(long = "site-name", value_name = "NAME", value_parser = host)]
     pub site_name: Option<String>,
     /// The stage's own options, filled by its own flags.
+    #[command(flatten)]
     pub stage: E,
-    /// `--view`: record the run and write a page that steps through it.
+    /// Record the run; after the report, write target/loop/NAME.html, a page that steps
+    /// through the loop
+    #[arg(long)]
     pub view: bool,
+    #[arg(skip)]
     delay_given: bool,
 }
 
+/// The options of a stage that has none of its own.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct NoOptions {}
+
+/// `--base`: an `http://` URL, without its last `/`.
+fn base(text: &str) -> Result<String, String> {
+    Url::parse(text).map_err(|e| format!("expects an http:// URL: {e}"))?;
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+/// `--site-name`: a host name.
+fn host(text: &str) -> Result<String, String> {
+    Url::parse(&format!("http://{text}/")).map_err(|e| format!("expects a host: {e}"))?;
+    Ok(text.to_string())
+}
+
 /// The command line of a crawl: the flags every stage shares (`--count`, `--delay-ms`,
-/// `--timeout-ms`, `--base`, URLs), to which a stage adds its own with [`Command::switch`]
-/// and [`Command::value`]. `stage` holds the stage's own options with their defaults: `()`
-/// when it has none.
-pub fn example<E>(name: &'static str, about: &'static str, stage: E) -> Command<Args<E>> {
-    let args = Args {
-        urls: Vec::new(),
-        count: 10,
-        count_given: false,
-        delay: site::DEFAULT_DELAY,
-        timeout: DEFAULT_TIMEOUT,
-        base: None,
-        site_name: None,
-        stage,
-        view: false,
-        delay_given: false,
-    };
-    Command::new(name, about, args)
-        .operands("URL|/PATH", |args, url| {
-            args.urls.push(url);
-            Ok(())
-        })
-        .value("--count", "N", "crawl /, /1 ... /N-1", |args, v| {
-            args.count_given = true;
-            number(v, 1).map(|n| args.count = n)
-        })
-        .default(|args| args.count.to_string())
-        .value(
-            "--delay-ms",
-            "MS",
-            "the built-in site's delay per response",
-            |args, v| {
-                args.delay_given = true;
-                delay(v).map(|d| args.delay = d)
-            },
-        )
-        .default(|args| args.delay.as_millis().to_string())
-        .value(
-            "--timeout-ms",
-            "MS",
-            "the crawl's deadline (at most a day)",
-            |args, v| timeout(v).map(|t| args.timeout = t),
-        )
-        .default(|args| args.timeout.as_millis().to_string())
-        .value(
-            "--base",
-            "URL",
-            "crawl the same paths on another server, e.g. http://127.0.0.1:8000",
-            |args, v| {
-                Url::parse(v).map_err(|e| format!("expects an http:// URL: {e}"))?;
-                args.base = Some(v.trim_end_matches('/').to_string());
-                Ok(())
-            },
-        )
-        .value(
-            "--site-name",
-            "NAME",
-            "call the built-in site by this name, e.g. localhost (then each fetch resolves it)",
-            |args, v| {
-                Url::parse(&format!("http://{v}/")).map_err(|e| format!("expects a host: {e}"))?;
-                args.site_name = Some(v.to_string());
-                Ok(())
-            },
-        )
-        .switch(
-            "--view",
-            "record the run; after the report, write target/loop/NAME.html, a page that \
-             steps through the loop",
-            |args| args.view = true,
-        )
-        .check(|args| {
-            if args.site_name.is_some() && args.base.is_some() {
-                return Err(
-                    "--site-name names the built-in site; with --base there is none".into(),
-                );
-            }
-            let paths = args.urls.iter().any(|url| is_path(url));
-            if args.base.is_some() && args.urls.iter().any(|url| !is_path(url)) {
-                return Err("give either --base or URLs, not both (paths go with --base)".into());
-            }
-            if args.count_given && !args.urls.is_empty() {
-                return Err(
-                    "--count N crawls the first N paths of a site; with URLs or paths, those \
-                     are the crawl (for N paths of another server: --base URL --count N)"
-                        .to_string(),
-                );
-            }
-            let no_site = args.base.is_some() || (!args.urls.is_empty() && !paths);
-            if args.site_name.is_some() && no_site {
-                return Err("--site-name names the built-in site; with URLs there is none".into());
-            }
-            if args.delay_given && no_site {
-                return Err(
-                    "--delay-ms sets the built-in site's delay; with --base or URLs there is no \
-                     built-in site (a page's own delay can be asked with ?delay_ms=N)"
-                        .to_string(),
-                );
-            }
-            Ok(())
-        })
-        .footer(
-            "With no URL and no --base, crawls /, /1 ... from a built-in site on 127.0.0.1.\n\
-             A /PATH is a page of the built-in site (or of --base): /3?delay_ms=900 waits 900 ms.\n\
-             RUST_LOG=trace shows every tick of the loop; RUST_LOG=debug a line per event.",
-        )
+/// `--timeout-ms`, `--base`, URLs), and the stage's own, `E`.
+pub fn example<E: clap::Args>(name: &'static str, about: &'static str) -> Command<Args<E>> {
+    Command::new(name, about).given(given).check(check)
+}
+
+/// Which of the shared flags were given at all.
+fn given<E: clap::Args>(args: &mut Args<E>, matches: &clap::ArgMatches) {
+    let on_command_line = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+    args.count_given = on_command_line("count");
+    args.delay_given = on_command_line("delay");
+}
+
+/// The shared flags that exclude each other.
+fn check<E: clap::Args>(args: &Args<E>) -> Result<(), String> {
+    if args.site_name.is_some() && args.base.is_some() {
+        return Err("--site-name names the built-in site; with --base there is none".into());
+    }
+    let paths = args.urls.iter().any(|url| is_path(url));
+    if args.base.is_some() && args.urls.iter().any(|url| !is_path(url)) {
+        return Err("give either --base or URLs, not both (paths go with --base)".into());
+    }
+    if args.count_given && !args.urls.is_empty() {
+        return Err(
+            "--count N crawls the first N paths of a site; with URLs or paths, those are the \
+             crawl (for N paths of another server: --base URL --count N)"
+                .to_string(),
+        );
+    }
+    let no_site = args.base.is_some() || (!args.urls.is_empty() && !paths);
+    if args.site_name.is_some() && no_site {
+        return Err("--site-name names the built-in site; with URLs there is none".into());
+    }
+    if args.delay_given && no_site {
+        return Err(
+            "--delay-ms sets the built-in site's delay; with --base or URLs there is no \
+             built-in site (a page's own delay can be asked with ?delay_ms=N)"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// How many fetches a crawl has in flight at once: what its file descriptors are counted by.
@@ -181,7 +151,7 @@ pub enum InFlight {
 }
 
 /// The stages that start every URL at once (1–4) say so to [`run`] with this.
-pub fn every_url<E>(_: &Args<E>, urls: usize) -> InFlight {
+pub fn every_url<E: clap::Args>(_: &Args<E>, urls: usize) -> InFlight {
     InFlight::Every(urls)
 }
 
@@ -189,9 +159,9 @@ pub fn every_url<E>(_: &Args<E>, urls: usize) -> InFlight {
 /// told otherwise, check that the fetches `in_flight` says the stage has at once fit the
 /// process's file descriptors, run `crawl` over the URLs with the deadline, print the report.
 ///
-/// Exits 0 when every URL gave a page, 1 when some failed, 2 on a bad command line or a crawl
-/// that cannot fit.
-pub fn run<E: Clone>(
+/// Exits 0 when every URL gave its page, 1 when some failed or got an error page, 2 on a bad
+/// command line or a crawl that cannot fit.
+pub fn run<E: clap::Args + Clone>(
     example: &Command<Args<E>>,
     in_flight: fn(&Args<E>, usize) -> InFlight,
     crawl: impl FnOnce(&Args<E>, &[String], Instant) -> Vec<Outcome>,
@@ -225,9 +195,8 @@ pub fn run<E: Clone>(
     // The title names the stage's switches given, e.g. `stage0 --threads`.
     let given: Vec<String> = std::env::args().collect();
     let switches = example.switches().into_iter();
-    let title = std::iter::once(example.name())
-        .chain(switches.filter(|switch| given.iter().any(|arg| arg == switch)))
-        .filter(|switch| *switch != "--view")
+    let title = std::iter::once(example.name().to_string())
+        .chain(switches.filter(|switch| given.contains(switch) && switch != "--view"))
         .collect::<Vec<_>>()
         .join(" ");
     let crawl = Crawl {
@@ -248,7 +217,7 @@ pub fn run<E: Clone>(
     if let Some(recorder) = recorder {
         write_view(example.name(), &crawl, &recorder.take());
     }
-    if crawl.failed() == 0 {
+    if crawl.ok() == crawl.outcomes.len() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -323,7 +292,7 @@ fn is_path(operand: &str) -> bool {
 }
 
 /// The URLs to crawl, and the built-in site if it was started for them.
-pub fn targets<E>(args: &Args<E>) -> Result<(Vec<String>, Option<Site>), String> {
+pub fn targets<E: clap::Args>(args: &Args<E>) -> Result<(Vec<String>, Option<Site>), String> {
     if !args.urls.is_empty() && !args.urls.iter().any(|url| is_path(url)) {
         return Ok((args.urls.clone(), None));
     }
@@ -412,20 +381,18 @@ mod tests {
     use super::*;
 
     /// A stage's own options, as stage 0 and stage 5 have them.
-    #[derive(Clone, Debug, Default)]
+    #[derive(clap::Args, Clone, Debug, Default)]
     struct Own {
+        /// One thread per URL
+        #[arg(long)]
         threads: bool,
+        /// Workers
+        #[arg(long = "max-tasks", value_name = "N", default_value = "10", value_parser = at_least_one)]
         max_tasks: usize,
     }
 
     fn command() -> Command<Args<Own>> {
-        example("stageN", "a test stage", Own::default())
-            .switch("--threads", "one thread per URL", |args| {
-                args.stage.threads = true
-            })
-            .value("--max-tasks", "N", "workers", |args, v| {
-                number(v, 1).map(|n| args.stage.max_tasks = n)
-            })
+        example("stageN", "a test stage")
     }
 
     fn parse(args: &[&str]) -> Result<Parsed<Args<Own>>, String> {
@@ -494,14 +461,20 @@ mod tests {
             (&["--count", "0"][..], "at least 1"),
             (&["--count", "ten"][..], "whole number"),
             (&["--count", "99999999999999999999"][..], "too large"),
-            (&["--delay-ms"][..], "needs a value"),
+            (
+                &["--delay-ms"][..],
+                "a value is required for '--delay-ms <MS>'",
+            ),
             (
                 &["--delay-ms", "3600001"][..],
                 "too large (at most 3600000)",
             ),
-            (&["--bogus"][..], "unknown option --bogus"),
-            (&["--max-task", "2"][..], "did you mean --max-tasks?"),
-            (&["--threads=1"][..], "takes no value"),
+            (&["--bogus"][..], "unexpected argument '--bogus'"),
+            (
+                &["--max-task", "2"][..],
+                "a similar argument exists: '--max-tasks'",
+            ),
+            (&["--threads=1"][..], "unexpected value '1' for '--threads'"),
             (&["--base", "ftp://x"][..], "unsupported scheme"),
             (&["--base", "http://x", "http://y/"][..], "not both"),
             (&["--delay-ms", "5", "http://y/"][..], "no built-in site"),
@@ -518,17 +491,18 @@ mod tests {
     fn the_help_lists_shared_and_own_flags() {
         let text = command().help();
         for flag in [
-            "--count N",
-            "--delay-ms MS",
-            "--timeout-ms MS",
-            "--base URL",
+            "--count <N>",
+            "--delay-ms <MS>",
+            "--timeout-ms <MS>",
+            "--base <URL>",
             "--threads",
-            "--max-tasks N",
+            "--max-tasks <N>",
             "-h, --help",
+            "[default: 200]",
+            "Usage: cargo run --example stageN -- [OPTIONS] [URL|/PATH]...",
         ] {
             assert!(text.contains(flag), "{flag} in\n{text}");
         }
-        assert!(text.contains("[OPTIONS] [URL|/PATH ...]"), "{text}");
-        assert!(text.contains("(default 200)"), "{text}");
+        assert_eq!(command().switches(), ["--threads", "--view"]);
     }
 }

@@ -205,8 +205,14 @@ impl Outcome {
             .collect()
     }
 
+    /// A response arrived (an error page too: see [`Outcome::http_error`]).
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
+    }
+
+    /// The response is an error page, 4xx or 5xx: it arrived, but it is not the page asked for.
+    pub fn http_error(&self) -> bool {
+        self.result.as_ref().is_ok_and(|page| page.status >= 400)
     }
 }
 

@@ -378,36 +378,6 @@ fn framing(headers: &[(String, String)]) -> Result<Framing, FetchError> {
     }
 }
 
-/// The `href` targets of the `<a>` tags in an HTML page, in order. A small, forgiving scan,
-/// not an HTML parser: enough for the crawler of stage 5 to discover links.
-pub fn links(body: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(body);
-    let lower = text.to_ascii_lowercase();
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("href") {
-        let start = from + at + 4;
-        from = start;
-        let rest = lower[start..].trim_start();
-        let Some(rest) = rest.strip_prefix('=') else {
-            continue;
-        };
-        let value_start = text.len() - rest.trim_start().len();
-        let value = &text[value_start..];
-        let link = match value.chars().next() {
-            Some(quote @ ('"' | '\'')) => value[1..].split(quote).next().unwrap_or(""),
-            _ => value
-                .split(|c: char| c.is_whitespace() || c == '>')
-                .next()
-                .unwrap_or(""),
-        };
-        if !link.is_empty() {
-            found.push(link.to_string());
-        }
-    }
-    found
-}
-
 /// The body's length, if a `Content-Length` says it. Several headers, or a list in one, are
 /// fine only if they all agree: RFC 9112 §6.3 says a response whose lengths differ cannot be
 /// framed, and must be rejected (a client that picked one could be fooled into reading
@@ -660,11 +630,5 @@ mod tests {
             FetchError::ClosedEarly.to_string()
         );
         assert_eq!(parse(&response[..30]).unwrap().body.len(), 11);
-    }
-
-    #[test]
-    fn finds_links() {
-        let html = br#"<a href="/1">one</a> <A HREF='/2'>two</A> <a href=/3>x</a> <a name=x>"#;
-        assert_eq!(links(html), ["/1", "/2", "/3"]);
     }
 }

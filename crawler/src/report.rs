@@ -3,22 +3,24 @@
 //! ```text
 //!   /      |---.........................................#  | 203 ms  200 OK, 431 B
 //!   /1     |---..........................................# | 204 ms  200 OK, 433 B
-//! 10 ok, 0 failed in 206 ms; peak 10 in flight; one after another: at most 2031 ms (9.9x at most)
+//! 10 ok, 0 HTTP errors, 0 failed in 206 ms; peak 10 in flight; one after another: at most 2031 ms (9.9x at most)
 //! ```
 //!
 //! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
 //! stack up run at the same time, bars that form a staircase run one after another.
 //!
-//! Stage 5 prints a section more, [`render_found`]: what each page linked to, the redirects
-//! and retries, and the totals — from the [`Found`] its crawl records for each URL.
+//! Stage 5 prints a section more, [`render_found`] (`report/found.rs`): what each page linked
+//! to, the redirects and retries, and the totals — from the [`Found`] its crawl records.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io;
 use std::time::{Duration, Instant};
 
-use crate::fetch::{FetchError, Outcome, Page, Timeline};
-use crate::limits::{LeftOut, MAX_URL_BYTES};
+use crate::fetch::{Outcome, Page};
+
+mod found;
+
+pub use found::{Crawled, Found, Record, render_found};
 
 /// Above this many URLs the report draws no bars: it lists failures, grouped by error.
 pub const MAX_BARS: usize = 50;
@@ -36,12 +38,23 @@ pub struct Crawl {
 }
 
 impl Crawl {
+    /// The URLs that gave their page: a response that is not an error page.
     pub fn ok(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.is_ok()).count()
+        self.responses() - self.http_errors()
     }
 
+    /// The URLs answered with an error page (4xx, 5xx): not "ok", though the fetch worked.
+    pub fn http_errors(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.http_error()).count()
+    }
+
+    /// The URLs that got no response at all: refused, timed out, malformed…
     pub fn failed(&self) -> usize {
-        self.outcomes.len() - self.ok()
+        self.outcomes.len() - self.responses()
+    }
+
+    fn responses(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.is_ok()).count()
     }
 
     /// The most fetches that were under way at the same moment, from their timelines: started
@@ -62,20 +75,21 @@ impl Crawl {
         pages.map(|o| o.timeline.elapsed()).sum()
     }
 
-    /// The summary line: `<ok> ok, <failed> failed in <ms> ms; peak <k> in flight; one after
-    /// another: at most <ms> ms (<speed-up>x at most)`. When some failed, the comparison names
-    /// the pages it counts (`one after another, the 7 pages alone: …`); when none came back,
-    /// there is none.
+    /// The summary line: `<ok> ok, <n> HTTP errors, <failed> failed in <ms> ms; peak <k> in
+    /// flight; one after another: at most <ms> ms (<speed-up>x at most)`. When some failed, the
+    /// comparison names the responses it counts (`one after another, the 7 pages alone: …`);
+    /// when none came back, there is none.
     pub fn summary(&self) -> String {
         let mut line = format!(
-            "{} ok, {} failed in {} ms; peak {} in flight",
+            "{} ok, {}, {} failed in {} ms; peak {} in flight",
             self.ok(),
+            plural(self.http_errors(), "HTTP error", "HTTP errors"),
             self.failed(),
             self.wall.as_millis(),
             self.peak_in_flight(),
         );
         let serial = self.one_after_another();
-        let which = match (self.ok(), self.failed()) {
+        let which = match (self.responses(), self.failed()) {
             (0, _) => return line,
             (_, 0) => String::new(),
             (ok, _) => format!(", the {} alone", plural(ok, "page", "pages")),
@@ -86,7 +100,7 @@ impl Crawl {
             serial.as_millis()
         );
         // A speed-up only means something when there is more than one fetch to overlap.
-        if self.ok() > 1 {
+        if self.responses() > 1 {
             let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
             let _ = write!(line, " ({ratio:.1}x at most)");
         }
@@ -178,6 +192,9 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
             name = name.chars().take(width - 1).collect::<String>() + "~";
         }
         let result = match &o.result {
+            Ok(page) if o.http_error() => {
+                format!("HTTP ERROR {}, {} B", status(page), page.body.len())
+            }
             Ok(page) => format!("{}, {} B", status(page), page.body.len()),
             Err(e) => format!("ERROR {e}"),
         };
@@ -191,7 +208,7 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
 }
 
 /// `200 OK`, or `200` when the server sent no reason phrase.
-fn status(page: &Page) -> String {
+pub(crate) fn status(page: &Page) -> String {
     match page.reason.as_str() {
         "" => page.status.to_string(),
         reason => format!("{} {reason}", page.status),
@@ -246,7 +263,8 @@ fn render_grouped(crawl: &Crawl, out: &mut String) {
         "  (more than {MAX_BARS} URLs: no bars; results grouped)"
     );
     for (status, n) in &statuses {
-        let _ = writeln!(out, "  {n:>7} x status {status}");
+        let error = if *status >= 400 { " (HTTP error)" } else { "" };
+        let _ = writeln!(out, "  {n:>7} x status {status}{error}");
     }
     let mut groups: Vec<_> = errors.into_iter().collect();
     groups.sort_by_key(|(_, urls)| std::cmp::Reverse(urls.len()));
@@ -279,161 +297,6 @@ fn common_origin(outcomes: &[Outcome]) -> Option<String> {
         .then_some(first)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Stage 5: what the crawl found beyond the outcomes
-// ---------------------------------------------------------------------------------------------
-
-/// What the crawl learned about one URL, beyond its outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Found {
-    /// The links on its page that stay on the roots' hosts, each counted once.
-    pub links: usize,
-    /// Of those, the ones seen for the first time: they were queued.
-    pub new: usize,
-    /// Where its redirects led, in order.
-    pub redirects: Vec<String>,
-    /// How many requests it took, retries and redirects included.
-    pub tries: usize,
-}
-
-/// A whole crawl: for each URL, in the order they were queued (the roots first), its outcome
-/// and what was found there; and what the crawl's limits left out.
-#[derive(Debug)]
-pub struct Crawled {
-    pub outcomes: Vec<Outcome>,
-    pub found: Vec<Found>,
-    pub left_out: LeftOut,
-}
-
-/// One URL of a stage 5 crawl, from the moment it is queued: how it ended, once it has.
-#[derive(Debug)]
-pub struct Record {
-    pub url: String,
-    pub ended: Option<(Outcome, Found)>,
-}
-
-impl Crawled {
-    /// Every URL fails with the same runtime error (the executor could not even be created,
-    /// or its reactor failed).
-    pub fn all_failed(urls: &[String], e: &io::Error) -> Crawled {
-        let outcomes = Outcome::all_failed(urls, e);
-        let found = vec![Found::default(); outcomes.len()];
-        let left_out = LeftOut::default();
-        Crawled {
-            outcomes,
-            found,
-            left_out,
-        }
-    }
-}
-
-/// The records, in their order; a URL that never ended gets an error that says so.
-impl From<Vec<Record>> for Crawled {
-    fn from(records: Vec<Record>) -> Crawled {
-        let (outcomes, found) = records
-            .into_iter()
-            .map(|record| {
-                record.ended.unwrap_or_else(|| {
-                    let error = FetchError::Runtime(io::Error::other("the URL was never fetched"));
-                    (
-                        Outcome::new(&record.url, Err(error), Timeline::start()),
-                        Found::default(),
-                    )
-                })
-            })
-            .unzip();
-        let left_out = LeftOut::default();
-        Crawled {
-            outcomes,
-            found,
-            left_out,
-        }
-    }
-}
-
-/// Stage 5's part of the report, printed after the standard one: what each URL added to the
-/// crawl (links found and new, redirects, tries), then the totals and the counts by outcome,
-/// and what the crawl's limits left out.
-pub fn render_found(crawled: &Crawled) -> String {
-    let mut out = String::new();
-    // Named as in the report above: paths only when every URL is on the same server.
-    let labels = Labels::new(&crawled.outcomes);
-    let (label, width) = (|url: &str| labels.name(url), labels.width);
-    let _ = writeln!(out, "what the crawl found:");
-    if crawled.outcomes.len() <= MAX_BARS {
-        for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
-            let mut line = match &outcome.result {
-                Ok(page) => status(page),
-                Err(_) => "ERROR".to_string(),
-            };
-            if outcome.is_ok() {
-                let links = plural(found.links, "link", "links");
-                let _ = write!(line, ", {links}, {} new", found.new);
-            }
-            if let Some(last) = found.redirects.last() {
-                let redirects = plural(found.redirects.len(), "redirect", "redirects");
-                let _ = write!(line, ", via {redirects} to {}", label(last));
-            }
-            let retries = found.tries.saturating_sub(found.redirects.len() + 1);
-            if retries > 0 {
-                let _ = write!(line, ", {}", plural(retries, "retry", "retries"));
-            }
-            let name: String = label(&outcome.url).chars().take(width).collect();
-            let _ = writeln!(out, "  {name:width$}  {line}");
-        }
-    }
-    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
-    for outcome in &crawled.outcomes {
-        let key = match &outcome.result {
-            Ok(page) => status(page),
-            // The kind of error, without its details: "connect failed", "timed out while …".
-            Err(e) => e
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        };
-        *by_outcome.entry(key).or_default() += 1;
-    }
-    let counts: Vec<String> = by_outcome
-        .iter()
-        .map(|(key, n)| format!("{n} x {key}"))
-        .collect();
-    let found = &crawled.found;
-    let total = |f: fn(&Found) -> usize| found.iter().map(f).sum::<usize>();
-    let _ = writeln!(out, "  by outcome: {}", counts.join(", "));
-    let _ = writeln!(
-        out,
-        "  {}; links found {}, new {}; redirects followed {}; requests made {}",
-        plural(crawled.outcomes.len(), "URL", "URLs"),
-        total(|f| f.links),
-        total(|f| f.new),
-        total(|f| f.redirects.len()),
-        total(|f| f.tries),
-    );
-    let left = &crawled.left_out;
-    let were = |n: usize| if n == 1 { "was" } else { "were" };
-    if left.over_max_pages > 0 {
-        let (n, max) = (left.over_max_pages, left.max_pages);
-        let links = plural(n, "new link", "new links");
-        let _ = writeln!(
-            out,
-            "  stopped at --max-pages {max}: {links} found after that {} not crawled",
-            were(n)
-        );
-    }
-    if left.too_long > 0 {
-        let links = plural(left.too_long, "link", "links");
-        let were = were(left.too_long);
-        let _ = writeln!(
-            out,
-            "  {links} longer than {MAX_URL_BYTES} bytes {were} not followed"
-        );
-    }
-    out
-}
-
 /// `1 link`, `2 links`: a count and its noun, singular or plural.
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -442,7 +305,7 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::Page;
+    use crate::fetch::{FetchError, Timeline};
 
     fn outcome(url: &str, start: Instant, ms: [u64; 3], ok: bool) -> Outcome {
         let at = |m: u64| start + Duration::from_millis(m);
@@ -484,8 +347,10 @@ mod tests {
         let text = render(&crawl);
         assert!(
             text.contains(
-                "2 ok, 1 failed in 400 ms; peak 2 in flight; one after another, the 2 pages \
-                 alone: at most 400 ms (1.0x at most)"
+    /// The summary line: `<ok> ok, <n> HTTP errors, <failed> failed in <ms> ms; peak <k> in
+    /// flight; one after another: at most <ms> ms (<speed-up>x at most)`. When some failed, the
+    /// comparison names the responses it counts (`one after another, the 7 pages alone: …`);
+    /// when none came back, there is none.
             ),
             "{text}"
         );

@@ -34,6 +34,7 @@ use runtime::stage5::{
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
 use crate::http::{self, ResponseReader};
 use crate::limits::LeftOut;
+use crate::links;
 use crate::report::{Crawled, Found, Record};
 use crate::url::Url;
 
@@ -200,7 +201,7 @@ impl Crawler {
         let fetched = self.fetch_url(url, &claim.timeline, &mut claim.found).await;
         let result = fetched.map(|(final_url, page)| {
             if self.options.follow_links {
-                (claim.found.links, claim.found.new) = self.queue_links(&final_url, &page);
+                self.queue_links(&final_url, &page, &mut claim.found);
             }
             page
         });
@@ -276,21 +277,16 @@ impl Crawler {
 
     // ANCHOR: queue_links
     /// Queues the links of `page` that stay on the roots' hosts and were never seen, while the
-    /// crawl's limits admit them. Returns how many it found (each counted once) and how many
-    /// were new.
-    fn queue_links(&self, base: &Url, page: &Page) -> (usize, usize) {
-        let html = page
-            .header("content-type")
-            .is_none_or(|kind| kind.contains("html"));
-        if page.status != 200 || !html {
-            return (0, 0);
+    /// crawl's limits admit them; `found` counts them (each once) and the new ones. Only an
+    /// HTML page is read, and only when it arrived: an error page's links lead nowhere new.
+    fn queue_links(&self, base: &Url, page: &Page, found: &mut Found) {
+        if page.status != 200 || !links::is_html(page) {
+            return;
         }
+        let links = links::links(base, &page.body);
+        (found.capped, found.too_long) = (links.capped, links.too_long);
         let mut on_page = HashSet::new();
-        let mut new = 0;
-        for href in http::links(&page.body) {
-            let Some(link) = base.join(&href) else {
-                continue; // not http: mailto:, https:, …
-            };
+        for link in links.urls {
             if !self.hosts.contains(&(link.host.clone(), link.port)) {
                 continue;
             }
@@ -302,11 +298,11 @@ impl Crawler {
             if self.seen.borrow_mut().insert(link.clone())
                 && self.left_out.borrow_mut().admit(&link, known)
             {
-                new += 1;
+                found.new += 1;
                 self.add(link);
             }
         }
-        (on_page.len(), new)
+        found.links = on_page.len();
     }
     // ANCHOR_END: queue_links
 

@@ -98,7 +98,8 @@ mod with_tokio;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crawler::cli::{Command, delay, number};
+use clap::parser::ValueSource;
+use crawler::cli::{Command, at_least_one, delay};
 use crawler::fetch::Outcome;
 
 pub type CrawlFn = fn(&[String], Instant) -> Vec<Outcome>;
@@ -146,15 +147,41 @@ fn stage5_one_worker_per_url(urls: &[String], deadline: Instant) -> Vec<Outcome>
 }
 
 /// What to measure.
-#[derive(Clone, Debug)]
+#[derive(clap::Parser, Clone, Debug)]
+#[command(
+    override_usage = "cargo run --release --example bench [--features tokio] -- [OPTIONS]",
+    after_help = "Each run is a fresh child process; the contenders take turns, so a busy moment\n\
+                  falls on all of them alike. Syscalls per fetch come from `strace -f -c` when it\n\
+                  is on PATH (the table says why not otherwise). How each column is measured, how\n\
+                  to profile one child, and what profiles found: examples/bench/main.rs."
+)]
 pub struct Options {
+    /// URL counts, comma-separated
+    #[arg(long = "n", value_name = "LIST", value_delimiter = ',', default_value = "10,1000,10000", value_parser = at_least_one)]
     pub ns: Vec<usize>,
+    /// Per-response delays, comma-separated
+    #[arg(long = "delay-ms", value_name = "LIST", value_delimiter = ',', default_value = "0,200", value_parser = delay_ms)]
     pub delays: Vec<u64>,
+    /// Which to run, e.g. stage1,stage4,tokio [default: all]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub stages: Option<Vec<String>>,
+    /// Runs per cell; the table shows the median and min-max
+    #[arg(long, value_name = "N", default_value = "3", value_parser = at_least_one)]
     pub reps: usize,
-    pub markdown: Option<String>,
-    /// Count the system calls per fetch with `strace`, if it is there.
+    /// A tiny run: --n 10 --delay-ms 0 --reps 1 (unless given)
+    #[arg(long)]
+    pub quick: bool,
+    /// Do not count system calls per fetch (strace runs one more child per row)
+    #[arg(long = "no-syscalls", action = clap::ArgAction::SetFalse)]
     pub count_syscalls: bool,
+    /// Also write the table as Markdown
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<String>,
+}
+
+/// A delay in milliseconds, by the one rule for delays.
+fn delay_ms(text: &str) -> Result<u64, String> {
+    delay(text.trim()).map(|d| d.as_millis() as u64)
 }
 
 impl Options {
@@ -168,70 +195,24 @@ impl Options {
 
 /// The bench's command line; `--help` prints it.
 fn command() -> Command<Options> {
-    let options = Options {
-        ns: vec![10, 1000, 10_000],
-        delays: vec![0, 200],
-        stages: None,
-        reps: 3,
-        markdown: None,
-        count_syscalls: true,
-    };
     let about = "wall and CPU time, peak memory, bytes and system calls per fetch of every \
                  stage, on loopback";
-    Command::new("bench", about, options)
-        .usage("cargo run --release --example bench [--features tokio] -- [OPTIONS]")
-        .footer(
-            "Each run is a fresh child process; the contenders take turns, so a busy moment\n\
-             falls on all of them alike. Syscalls per fetch come from `strace -f -c` when it\n\
-             is on PATH (the table says why not otherwise). How each column is measured, how\n\
-             to profile one child, and what profiles found: examples/bench/main.rs.",
-        )
-        .value("--n", "LIST", "URL counts, comma-separated", |o, v| {
-            list(v, |n| number(n, 1)).map(|ns| o.ns = ns)
+    Command::<Options>::new("bench", about)
+        .given(|o, matches| {
+            // `--quick` sets what was not given: `--quick --n 100` runs 100 URLs.
+            let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+            if o.quick {
+                if !given("ns") {
+                    o.ns = vec![10];
+                }
+                if !given("delays") {
+                    o.delays = vec![0];
+                }
+                if !given("reps") {
+                    o.reps = 1;
+                }
+            }
         })
-        .default(|o| joined(&o.ns))
-        .value(
-            "--delay-ms",
-            "LIST",
-            "per-response delays, comma-separated",
-            |o, v| {
-                let ms = |text: &str| delay(text).map(|d| d.as_millis() as u64);
-                list(v, ms).map(|delays| o.delays = delays)
-            },
-        )
-        .default(|o| joined(&o.delays))
-        .value(
-            "--stages",
-            "LIST",
-            "which to run, e.g. stage1,stage4,tokio (default: all)",
-            |o, v| list(v, |name| Ok(name.to_string())).map(|s| o.stages = Some(s)),
-        )
-        .value(
-            "--reps",
-            "N",
-            "runs per cell; the table shows the median and min-max",
-            |o, v| number(v, 1).map(|reps| o.reps = reps),
-        )
-        .default(|o| o.reps.to_string())
-        .switch("--quick", "a tiny run: --n 10 --delay-ms 0 --reps 1", |o| {
-            o.ns = vec![10];
-            o.delays = vec![0];
-            o.reps = 1;
-        })
-        .switch(
-            "--no-syscalls",
-            "do not count system calls per fetch (strace runs one more child per row)",
-            |o| o.count_syscalls = false,
-        )
-        .value(
-            "--markdown",
-            "FILE",
-            "also write the table as Markdown",
-            |o, v| {
-                o.markdown = Some(v.to_string());
-                Ok(())
-            },
-        )
         .check(|o| {
             let known: Vec<String> = contenders().into_iter().map(|c| c.name).collect();
             match o.stages.iter().flatten().find(|s| !known.contains(s)) {
@@ -242,16 +223,6 @@ fn command() -> Command<Options> {
                 None => Ok(()),
             }
         })
-}
-
-/// `10,1000,10000`: each item read by `one`.
-fn list<T>(text: &str, one: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    text.split(',').map(|item| one(item.trim())).collect()
-}
-
-fn joined(items: &[impl ToString]) -> String {
-    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
-    items.join(",")
 }
 
 /// The user runs the parent; the parent runs this program again for every other role.

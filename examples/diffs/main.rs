@@ -54,13 +54,17 @@ fn write(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     page::write(dir, &pages)
 }
 
+/// The diffs take no options: `--help` says what they write.
+#[derive(clap::Parser)]
+#[command(
+    after_help = "Writes the side-by-side pages under target/diffs/ (or $CARGO_TARGET_DIR/diffs/)."
+)]
+struct NoOptions {}
+
 fn main() -> ExitCode {
-    if std::env::args().len() > 1 {
-        eprintln!(
-            "usage: cargo run --example diffs   (no options: writes {})",
-            out_dir().display()
-        );
-        return ExitCode::from(2);
+    let about = "the diffs between consecutive stages, as offline HTML pages";
+    if let Err(code) = crawler::cli::Command::<NoOptions>::new("diffs", about).parse_env() {
+        return code;
     }
     let dir = out_dir();
     match write(&dir) {

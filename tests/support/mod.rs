@@ -261,7 +261,9 @@ fn serve(mut conn: TcpStream, stopping: &AtomicBool) {
                 .iter()
                 .map(|name| format!("<a href=\"{path}/{name}\">{name}</a>\n"))
                 .collect();
-            let _ = conn.write_all(format!("{}{links}", ok_head(links.len())).as_bytes());
+            // HTML, and saying so: stage 5 reads the links of HTML pages only.
+            let head = ok_head(links.len()).replacen("\r\n", "\r\nContent-Type: text/html\r\n", 1);
+            let _ = conn.write_all(format!("{head}{links}").as_bytes());
         }
     }
 }
@@ -380,7 +382,8 @@ pub struct PageServer {
 
 impl PageServer {
     /// `pages` are `(path, html)`; in the HTML, `{origin}` stands for `http://127.0.0.1:PORT`.
-    /// A path not among them is `404 Not Found`.
+    /// HTML that starts with `HTTP/` is the whole response. A path not among them is
+    /// `404 Not Found`.
     pub fn start(pages: &[(&str, &str)]) -> PageServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the page server");
         let addr = listener.local_addr().unwrap();
@@ -410,6 +413,9 @@ impl PageServer {
                 };
                 *counting.lock().unwrap().entry(page).or_insert(0) += 1;
                 let response = match pages.get(&path) {
+                    // A page given as a whole response is sent as it is: an error page, a
+                    // page that is not HTML…
+                    Some(raw) if raw.starts_with("HTTP/") => raw.clone(),
                     Some(html) => format!(
                         "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{html}",
                         html.len()

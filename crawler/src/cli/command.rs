@@ -1,0 +1,170 @@
+//! One way to read a command line for every program of the workshop: the stage examples, the
+//! tour, the site, the echo server, the bench and the diffs.
+//!
+//! Each program declares its options as a struct that derives clap's `Parser`, the ecosystem's
+//! standard: a doc comment per flag is its help, a `value_parser` reads its value into its
+//! type, and clap does the rest the same way for all of them — `--flag value` and
+//! `--flag=value`, `-h`/`--help` with every default, an unknown flag with the nearest known
+//! one suggested, a missing value, exit code 2 on any error. [`Command`] adds what clap leaves
+//! to the program: the usage line `cargo run --example NAME -- …`, and a check of the options
+//! as a whole (flags that exclude each other). The value parsers below hold the rules for
+//! counts, ports, delays and timeouts that several programs share.
+
+use std::marker::PhantomData;
+use std::num::IntErrorKind;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches};
+
+use super::MAX_TIMEOUT;
+use crate::site::MAX_DELAY;
+
+/// A program's command line: clap's, for the options `T` it derives.
+pub struct Command<T> {
+    command: clap::Command,
+    /// A check of the options as a whole, once every argument is in.
+    check: fn(&T) -> Result<(), String>,
+    /// What the options learn from how they were given (was `--count` given at all?).
+    given: fn(&mut T, &ArgMatches),
+    options: PhantomData<T>,
+}
+
+/// What the command line asked for: run with these options, or print this help.
+#[derive(Debug)]
+pub enum Parsed<T> {
+    Run(T),
+    Help(String),
+}
+
+impl<T: CommandFactory + FromArgMatches> Command<T> {
+    /// The command line of `cargo run --example NAME`, which does what `about` says.
+    pub fn new(name: &'static str, about: &'static str) -> Command<T> {
+        let command = T::command()
+            .name(name)
+            .bin_name(format!("cargo run --example {name} --"))
+            .about(about);
+        Command {
+            command,
+            check: |_| Ok(()),
+            given: |_, _| {},
+            options: PhantomData,
+        }
+    }
+
+    /// Changes clap's command: a usage line of its own, lines after the help…
+    pub fn with(mut self, change: impl FnOnce(clap::Command) -> clap::Command) -> Self {
+        self.command = change(self.command);
+        self
+    }
+
+    /// A check of the options as a whole: flags that exclude each other, names that must exist…
+    pub fn check(mut self, check: fn(&T) -> Result<(), String>) -> Self {
+        self.check = check;
+        self
+    }
+
+    /// What the options learn from the matches themselves, e.g. whether a flag was given.
+    pub fn given(mut self, given: fn(&mut T, &ArgMatches)) -> Self {
+        self.given = given;
+        self
+    }
+
+    /// The program's name: `cargo run --example NAME`.
+    pub fn name(&self) -> &str {
+        self.command.get_name()
+    }
+
+    /// The flags of this program that take no value (`--threads`).
+    pub fn switches(&self) -> Vec<String> {
+        let switches = self.command.get_arguments().filter(|arg| {
+            matches!(arg.get_action(), ArgAction::SetTrue) && arg.get_long() != Some("help")
+        });
+        switches
+            .filter_map(|arg| Some(format!("--{}", arg.get_long()?)))
+            .collect()
+    }
+
+    /// The help, as `--help` prints it.
+    pub fn help(&self) -> String {
+        self.command.clone().render_long_help().to_string()
+    }
+
+    /// Parses the arguments after the program's name. `Err` is the whole message clap prints:
+    /// what is wrong, the usage, where to read more.
+    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, String> {
+        self.try_parse(args).map_err(|e| e.render().to_string())
+    }
+
+    fn try_parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, clap::Error> {
+        let name = std::iter::once(self.command.get_name().to_string());
+        let matches = match self.command.clone().try_get_matches_from(name.chain(args)) {
+            Ok(matches) => matches,
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                return Ok(Parsed::Help(e.render().to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut options = T::from_arg_matches(&matches)?;
+        (self.given)(&mut options, &matches);
+        match (self.check)(&options) {
+            Ok(()) => Ok(Parsed::Run(options)),
+            Err(why) => Err(self.command.clone().error(ErrorKind::ArgumentConflict, why)),
+        }
+    }
+
+    /// Parses this program's own arguments. `Err` carries the exit code once the help is
+    /// printed (0) or the error (2).
+    pub fn parse_env(&self) -> Result<T, ExitCode> {
+        match self.try_parse(std::env::args().skip(1)) {
+            Ok(Parsed::Run(options)) => Ok(options),
+            Ok(Parsed::Help(text)) => {
+                print!("{text}");
+                Err(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let _ = e.print();
+                Err(ExitCode::from(2))
+            }
+        }
+    }
+}
+
+/// A count of at least 1 (`--count`, `--max-tasks`…).
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    whole(text, 1, usize::MAX as u64).map(|n| n as usize)
+}
+
+/// A port: 0 asks the system for a free one.
+pub fn port(text: &str) -> Result<u16, String> {
+    whole(text, 0, u16::MAX.into()).map(|n| n as u16)
+}
+
+/// The one rule for a response delay, wherever one is given: whole milliseconds, at most
+/// [`MAX_DELAY`] (an hour). `--delay-ms` of every program is read with it, and the site's
+/// `?delay_ms=` query follows the same rule (`tests/cli.rs` checks that they agree).
+pub fn delay(text: &str) -> Result<Duration, String> {
+    whole(text, 0, MAX_DELAY.as_millis() as u64).map(Duration::from_millis)
+}
+
+/// A deadline or timeout in whole milliseconds: at least 1, at most [`MAX_TIMEOUT`] (a day).
+/// `--timeout-ms` of every crawl and stage 5's `--request-timeout-ms` are read with it.
+pub fn timeout(text: &str) -> Result<Duration, String> {
+    whole(text, 1, MAX_TIMEOUT.as_millis() as u64).map(Duration::from_millis)
+}
+
+/// A whole number from `min` to `max`; a larger one is "too large", whatever its digits.
+fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let too_large = || format!("{text} is too large (at most {max})");
+    match text.parse::<u64>() {
+        Ok(n) if n > max => Err(too_large()),
+        Ok(n) if n >= min => Ok(n),
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => Err(too_large()),
+        _ if min == 0 => Err("expects a whole number".to_string()),
+        _ => Err(format!("expects a whole number of at least {min}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! The links of a page, read the way a browser reads them: stage 5 finds its next URLs here.
+//!
+//! The page goes through html5gum, a tokenizer that follows the WHATWG HTML standard, the one
+//! browsers implement. So a link means what it means to a browser: character references in an
+//! attribute are decoded (`&amp;` is `&`), comments and the contents of `script`, `style` and
+//! their kind are not markup, tag and attribute names have no case, a value may have any
+//! quotes or none, a tag may span lines, and `<base href>` sets what relative links resolve
+//! against. A tokenizer is enough for links: the tree a full parser would build changes no
+//! `href`.
+//!
+//! **Which elements are followed:** `a` and `area`, the hyperlinks a reader can follow from
+//! a page. Not what a page loads for itself (`link`, `img`, `script`, `iframe`…): a crawler of
+//! pages is not a page saver. `base` sets the base URL and is never a link itself.
+//!
+//! **Caps.** A page is at most a response's size, but what is read from it is capped too, so
+//! that one page cannot make a crawl hold or queue without bound: at most [`MAX_LINKS`] links
+//! per page, each at most [`MAX_LINK_BYTES`] bytes; [`Links`] says what was left out, and the
+//! report says so. Tokenizing is linear in the page, and so is what comes out.
+
+use html5gum::Tokenizer;
+use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+
+use crate::fetch::Page;
+use crate::url::Url;
+
+/// The most links read from one page; reading stops there.
+pub const MAX_LINKS: usize = 10_000;
+
+/// The longest link read, in bytes as written (after decoding): the longest URL stage 5
+/// follows. A longer one is skipped and counted.
+pub const MAX_LINK_BYTES: usize = crate::limits::MAX_URL_BYTES;
+
+/// The links of a page, and what the caps left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Links {
+    /// The `http://` links of `a` and `area` elements, resolved, in page order, repeats kept.
+    pub urls: Vec<Url>,
+    /// Reading stopped at [`MAX_LINKS`]: the page has more.
+    pub capped: bool,
+    /// Links skipped for being longer than [`MAX_LINK_BYTES`].
+    pub too_long: usize,
+}
+
+/// Whether `page` is HTML, as its `Content-Type` says (`text/html; charset=utf-8`): only then
+/// are its links read. A page that does not say is not read: a browser would guess, a crawler
+/// would only be guessing.
+pub fn is_html(page: &Page) -> bool {
+    page.header("content-type").is_some_and(|value| {
+        let media_type = value.split(';').next().unwrap_or_default().trim();
+        ["text/html", "application/xhtml+xml"]
+            .iter()
+            .any(|html| media_type.eq_ignore_ascii_case(html))
+    })
+}
+
+/// An `href` the tokenizer found on an element the crawler cares about.
+enum Href {
+    Link(Vec<u8>),
+    Base(Vec<u8>),
+    TooLong,
+}
+
+/// The links of `html`, a page that came from `page_url`: every `a` and `area` with an `href`,
+/// resolved against the page's base URL (its first `<base href>`, else `page_url`). Links
+/// that are not `http://` (`mailto:`, `https:`, `javascript:`…) are left out.
+pub fn links(page_url: &Url, html: &[u8]) -> Links {
+    let mut found = Links::default();
+    let mut hrefs = Vec::new();
+    let mut base = None;
+    for href in Tokenizer::new_with_emitter(html, emitter()).flatten() {
+        match href {
+            Href::Base(value) => {
+                // The first `<base href>` of the document counts, wherever it stands.
+                base.get_or_insert(value);
+            }
+            Href::Link(_) if hrefs.len() == MAX_LINKS => {
+                found.capped = true;
+                break;
+            }
+            Href::Link(value) => hrefs.push(value),
+            Href::TooLong => found.too_long += 1,
+        }
+    }
+    // A base that is not http (`https://…/`) makes every relative link not http either.
+    let base = match base {
+        Some(base) => page_url.join(&String::from_utf8_lossy(&base)),
+        None => Some(page_url.clone()),
+    };
+    for href in hrefs {
+        let href = String::from_utf8_lossy(&href);
+        let url = match &base {
+            Some(base) => base.join(&href),
+            None => Url::parse(&href).ok(),
+        };
+        found.urls.extend(url);
+    }
+    found
+}
+
+/// The tokenizer's events, reduced to the `href`s of `a`, `area` and `base` start tags.
+fn emitter()
+-> CallbackEmitter<impl FnMut(CallbackEvent<'_>, html5gum::Span<()>) -> Option<Href>, Href> {
+    // The start tag being read: what it is, how many `href`s it has had (a repeated attribute
+    // is dropped, the first one counts), and the value of the first.
+    let (mut element, mut hrefs, mut in_href) = (None, 0, false);
+    let mut value: Option<Href> = None;
+    let mut emitter = CallbackEmitter::new(move |event: CallbackEvent<'_>, _| {
+        match event {
+            CallbackEvent::OpenStartTag { name } => {
+                element = match name {
+                    b"a" | b"area" => Some(false),
+                    b"base" => Some(true),
+                    _ => None,
+                };
+                (hrefs, value) = (0, None);
+            }
+            CallbackEvent::AttributeName { name } => {
+                in_href = element.is_some() && name == b"href";
+                hrefs += usize::from(in_href);
+            }
+            CallbackEvent::AttributeValue { value: v } if in_href && hrefs == 1 => {
+                value = Some(match element {
+                    _ if v.len() > MAX_LINK_BYTES => Href::TooLong,
+                    Some(true) => Href::Base(v.to_vec()),
+                    _ => Href::Link(v.to_vec()),
+                });
+            }
+            // The tag is complete only here: one cut off by the end of the page is no tag.
+            // Attributes after it belong to an end tag (`</a href=x>`), and count for nothing.
+            CallbackEvent::CloseStartTag { .. } => {
+                (element, in_href) = (None, false);
+                return value.take();
+            }
+            _ => {}
+        }
+        None
+    });
+    // After `<script>`, `<style>`, `<title>`, `<textarea>`… read their contents as text, as
+    // a browser does: a link there is no link.
+    emitter.naively_switch_states(true);
+    emitter
+}
+
+#[cfg(test)]
+mod tests;
