@@ -93,7 +93,11 @@ fn stage_0_takes_threads() {
         message.contains("unexpected value 'yes' for '--threads'"),
         "{message}"
     );
-    assert_eq!(stage0_example::example().switches(), ["--threads"]);
+    assert_eq!(
+        stage0_example::example().switches(),
+        ["--threads", "--view"]
+    );
+    assert!(parse(stage0_example::example(), &["--view"]).unwrap().view);
 }
 
 #[test]

@@ -347,10 +347,8 @@ mod tests {
         let text = render(&crawl);
         assert!(
             text.contains(
-    /// The summary line: `<ok> ok, <n> HTTP errors, <failed> failed in <ms> ms; peak <k> in
-    /// flight; one after another: at most <ms> ms (<speed-up>x at most)`. When some failed, the
-    /// comparison names the responses it counts (`one after another, the 7 pages alone: …`);
-    /// when none came back, there is none.
+                "2 ok, 0 HTTP errors, 1 failed in 400 ms; peak 2 in flight; one after another, \
+                 the 2 pages alone: at most 400 ms (1.0x at most)"
             ),
             "{text}"
         );
