@@ -331,7 +331,7 @@ fn the_page_in_a_headless_browser_shows_each_steps_state() {
     }
     assert!(last.contains("id=\"panel-src\" data-rows=\"0\""), "{last}");
     assert!(last.contains("id=\"panel-q\" data-rows=\"0\""), "{last}");
-    assert!(last.contains("Report: 3 ok, 0 failed."), "{last}");
+    assert!(last.contains("Report: 3 of 3 ok."), "{last}");
 
     // A step in the middle: the reactor fires a token; the page says so on its source.
     let sources = section(&middle, "panel-src");

@@ -350,7 +350,7 @@ fn write_view(name: &str, crawl: &Crawl, recording: &view::Recording) {
                 Ok(page) => format!("{} {}", page.status, page.reason),
                 Err(e) => e.to_string(),
             },
-            ok: o.is_ok(),
+            ok: o.is_ok() && !o.http_error(), // an error page is not ok
             times: {
                 let t = &o.timeline;
                 [Some(t.start), t.connected, t.first_byte, t.end]
