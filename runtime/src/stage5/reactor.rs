@@ -228,9 +228,8 @@ impl Timers {
     /// Takes out the timers due at `now`, earliest first, to be woken.
     pub fn take_due(&mut self, now: Instant) -> Vec<Waker> {
         let later = self.wakers.split_off(&TimerKey(now, u64::MAX));
-        std::mem::replace(&mut self.wakers, later)
-            .into_values()
-            .collect()
+        let due = std::mem::replace(&mut self.wakers, later);
+        due.into_values().collect()
     }
 
     /// How many timers are armed.

@@ -107,7 +107,7 @@ impl Sleep {
 }
 
 impl Drop for Sleep {
-    /// A cancelled `sleep` (or a `timeout`'s, once its future won) must not wake anyone.
+    /// Removes the timer: a cancelled `sleep` must not wake anyone, nor keep `poll`'s timeout short.
     fn drop(&mut self) {
         if let Some((_, key)) = &self.timer {
             trace!("timer {} dropped", key.id());
