@@ -194,7 +194,8 @@ impl Crawler {
             };
             return claim.end(Err(error));
         }
-        let fetched = self.fetch_url(url, &claim.timeline, &mut claim.found).await;
+        // Boxed: a worker idle in `get` need not keep the state of a fetch.
+        let fetched = Box::pin(self.fetch_url(url, &claim.timeline, &mut claim.found)).await;
         let result = fetched.map(|(final_url, page)| {
             if self.options.follow_links {
                 (claim.found.links, claim.found.new) = self.queue_links(&final_url, &page);
