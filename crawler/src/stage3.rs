@@ -2,13 +2,11 @@
 //! `yield from`).
 //!
 //! **New here:** the parts of stage 2's state machine that any request needs become
-//! coroutines of their own, each written once: `connect` waits for a connect to complete,
-//! `write_all` writes through short writes, `read` gets the next bytes, and `read_all`
-//! reads until the response is complete, by delegating to `read`. The fetch keeps the
-//! one it is running in its state and forwards each `send` to it with
-//! [`runtime::stage3::yield_from`]: the innermost coroutine's waits go up to the Task
-//! unchanged, its output comes back as a value, its error through `?`. The Task is stage 2's,
-//! unchanged.
+//! coroutines of their own, each written once: `connect`, `write_all`, `read`, and `read_all`
+//! (which delegates to `read`). The fetch keeps the one it is running in its state and
+//! forwards each `send` to it with [`runtime::stage3::yield_from`]: its waits go up to the
+//! Task unchanged, its output comes back as a value, its error through `?`. The Task is stage
+//! 2's, unchanged.
 //!
 //! **Pain removed:** reuse, and errors that find their own way up: a reset inside `read` ends
 //! `read_all`, then the fetch, then the Task, one `?` at each level.
@@ -170,10 +168,9 @@ impl Fetcher {
     }
 
     // ANCHOR: resume
-    /// The body of the fetch. Each arm runs one sub-coroutine with `yield_from`: its wait is
-    /// the fetch's wait, its error the fetch's error (`?`), its output lets the fetch move on.
-    /// `ready.take()`: the value sent goes to the sub-coroutine that waited for it; one that
-    /// starts later in the same `send` starts with `None`, as in Python.
+    /// The body of the fetch: each arm runs one sub-coroutine with `yield_from`. `ready.take()`:
+    /// the value sent goes to the sub-coroutine that waited for it; one that starts later in
+    /// the same `send` starts with `None`, as in Python.
     fn resume(
         &mut self,
         event_loop: &mut EventLoop,
@@ -240,11 +237,9 @@ impl Fetcher {
     }
 }
 
-/// A fetch's socket and its token. The fetch and the sub-coroutine at work on it share it, as
-/// Python's `fetch`, `connect` and `read` share `sock`. A sub-coroutine cannot *borrow* it
-/// from its caller instead: the caller holds the sub-coroutine, so the borrow would point into
-/// the caller itself, a self-referential struct that safe Rust cannot build by hand (rustc
-/// builds them for `async fn`, and `Pin` keeps them in place: stage 4).
+/// A fetch's socket and its token, shared by the fetch and its sub-coroutines, as in Python.
+/// Not borrowed: the caller holds the sub-coroutine, so a borrow would point into the caller,
+/// a self-referential struct that only rustc builds (`async fn`, kept by `Pin`: stage 4).
 #[derive(Clone)]
 struct Sock {
     stream: Rc<RefCell<TcpStream>>,
@@ -252,9 +247,8 @@ struct Sock {
 }
 
 impl Sock {
-    /// Python's `selector.register(sock, interest, …)` and `yield f`: waits for the socket's
-    /// next event of `interest`. A sub-coroutine cannot know what the one before it waited
-    /// for, so each says it every time.
+    /// Python's `selector.register(sock, interest, …)` and `yield f`. A sub-coroutine cannot
+    /// know what the one before it waited for, so each says it every time.
     fn wait<T>(
         &self,
         event_loop: &mut EventLoop,
@@ -296,7 +290,6 @@ impl Coroutine for Connect {
         let connected = connect_result(&self.sock.stream.borrow());
         match connected {
             Ok(true) => Step::Return(Ok(())),
-            // A spurious event: still connecting, keep waiting.
             Ok(false) => self.sock.wait(event_loop, Interest::WRITABLE),
             Err(e) => Step::Return(Err(FetchError::Connect(e))),
         }
@@ -325,18 +318,14 @@ impl Coroutine for WriteAll {
     fn send(&mut self, event_loop: &mut EventLoop, _: Option<Readiness>) -> Step<Self::Output> {
         while self.sent < self.bytes.len() {
             // The result is bound first: `wait` below borrows the stream again.
-            let written = self
-                .sock
-                .stream
-                .borrow_mut()
-                .write(&self.bytes[self.sent..]);
+            let rest = &self.bytes[self.sent..];
+            let written = self.sock.stream.borrow_mut().write(rest);
             match written {
                 Ok(0) => {
                     let closed = io::Error::from(io::ErrorKind::WriteZero);
                     return Step::Return(Err(FetchError::Send(closed)));
                 }
                 Ok(n) => self.sent += n,
-                // A short write: the rest goes when the socket is writable again.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return self.sock.wait(event_loop, Interest::WRITABLE);
                 }
@@ -370,7 +359,6 @@ impl Coroutine for Read {
 
     fn send(&mut self, event_loop: &mut EventLoop, _: Option<Readiness>) -> Step<Self::Output> {
         loop {
-            // The result is bound first: `wait` below borrows the stream again.
             let mut response = self.response.borrow_mut();
             let read = self.sock.stream.borrow_mut().read(response.spare());
             match read {

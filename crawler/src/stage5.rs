@@ -14,9 +14,6 @@
 //! lookup no longer freezes every other fetch.
 //!
 //! **Pain left:** one thread still does all the work; see "Where next" in NOTES.md.
-//!
-//! `fetch` and `read_all` are stage 4's, but for where the address comes from: `resolve`
-//! and `connect` replace the blocking `Url::socket_addr`.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -198,7 +195,8 @@ impl Crawler {
             };
             return claim.end(Err(error));
         }
-        let fetched = self.fetch_url(url, &claim.timeline, &mut claim.found).await;
+        // Boxed: a worker idle in `get` need not keep the state of a fetch.
+        let fetched = Box::pin(self.fetch_url(url, &claim.timeline, &mut claim.found)).await;
         let result = fetched.map(|(final_url, page)| {
             if self.options.follow_links {
                 self.queue_links(&final_url, &page, &mut claim.found);
@@ -208,9 +206,8 @@ impl Crawler {
         claim.end(result);
     }
 
-    /// One URL, start to end: each request under its own timeout, retried when it failed in a
-    /// way that may pass, and the redirects followed, up to `max_redirect`. Returns the page
-    /// and the URL it came from in the end.
+    /// One URL, start to end: its requests, and the redirects followed, up to `max_redirect`.
+    /// Returns the page and the URL it came from in the end.
     async fn fetch_url(
         &self,
         url: &str,
@@ -249,7 +246,11 @@ impl Crawler {
         loop {
             tries += 1;
             found.tries += 1;
-            restart(timeline);
+            // A new request: the bar keeps its start (it covers every try), not the old phases.
+            timeline.replace_with(|old| Timeline {
+                start: old.start,
+                ..Timeline::start()
+            });
             match self.request(url, timeline).await {
                 Err(e) if tries < self.options.max_tries && may_pass(&e) => {
                     let pause = (Instant::now() + RETRY_PAUSE * tries as u32).min(self.deadline);
@@ -264,9 +265,8 @@ impl Crawler {
         }
     }
 
-    /// One request under its own timeout: `request_timeout`, or less if the crawl's deadline
-    /// comes first. At the timeout `fetch` is dropped — its socket deregistered and closed —
-    /// and the timeline says what it was doing.
+    /// One request under its own timeout (or less, if the crawl's deadline comes first): at
+    /// the timeout `fetch` is dropped, its socket closed; the timeline says what it was doing.
     async fn request(&self, url: &Url, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
         let limit = (Instant::now() + self.options.request_timeout).min(self.deadline);
         match timeout_at(limit, fetch(url, timeline)).await {
@@ -315,16 +315,16 @@ impl Crawler {
     ) {
         let mut records = self.records.borrow_mut();
         let record = &mut records[index];
+        let url = &record.url;
         match &result {
             Ok(page) => debug!(
-                "#{index} {}: {} ({} bytes)",
-                record.url,
+                "#{index} {url}: {} ({} bytes)",
                 page.status,
                 page.body.len()
             ),
-            Err(e) => debug!("#{index} {}: {e}", record.url),
+            Err(e) => debug!("#{index} {url}: {e}"),
         }
-        let outcome = Outcome::new(&record.url, result, timeline);
+        let outcome = Outcome::new(url, result, timeline);
         record.ended.get_or_insert((outcome, found));
     }
 }
@@ -436,16 +436,6 @@ async fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
         }
     }
     Err(last_error)
-}
-
-/// A new request on the same timeline: it keeps its start (the bar covers every try) and
-/// forgets the phases of the previous request.
-fn restart(timeline: &RefCell<Timeline>) {
-    let start = timeline.borrow().start;
-    *timeline.borrow_mut() = Timeline {
-        start,
-        ..Timeline::start()
-    };
 }
 
 /// One request on the stage 5 runtime, outside any crawl: what `examples/toolkit.rs` awaits to

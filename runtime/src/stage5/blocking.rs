@@ -1,19 +1,10 @@
 //! `spawn_blocking`: asyncio's `run_in_executor` — blocking work on a small thread pool.
 //!
-//! Every task shares the loop's one thread, so a call that blocks (the system resolver
-//! looking up a host name, a big file write, a long computation) stops *every* task, timers
-//! included, for as long as it takes. The cure is to run it somewhere else: on one of a few
-//! threads kept for that, and to await its result like any other future.
-//!
-//! What this needs from the loop is a wake *from another thread*. The pool thread that
-//! finishes the work stores the result and wakes the task's waker; that puts the task in the
-//! ready queue — the one part of the executor that is thread-safe — and, because the wake
-//! comes from another thread, interrupts the loop's `poll` through its `mio::Waker`. Stage 4
-//! had no such wake, and let it wait for the next event; this is the first.
-//!
-//! The pool starts with no thread and adds one whenever work arrives and no idle thread is
-//! left for it, up to [`MAX_THREADS`]; more work waits in the pool's queue. Blocking work
-//! cannot be cancelled: dropping the future only drops the result when it comes.
+//! A call that blocks (the system resolver, a long computation) stops *every* task on the
+//! loop's one thread, so it runs on a pool thread instead, which wakes the task when done:
+//! a wake from another thread, which interrupts the loop's `poll` (see the executor's
+//! `ReadyQueue`). The pool adds a thread whenever work arrives and none is idle, up to
+//! [`MAX_THREADS`]. Blocking work cannot be cancelled: dropping the future drops the result.
 //!
 //! Its rules, each with the test (below) that proves it:
 //!
@@ -75,11 +66,6 @@ impl Shared {
 }
 
 impl BlockingPool {
-    /// A pool with no thread yet.
-    pub fn new() -> BlockingPool {
-        BlockingPool::default()
-    }
-
     /// How many threads the pool has started.
     pub fn threads(&self) -> usize {
         self.threads.get()
@@ -103,9 +89,7 @@ impl BlockingPool {
                     debug!("started pool thread {started}");
                 }
                 // With at least one thread, the work can wait for it; with none, it cannot run.
-                Err(e) if started > 0 => {
-                    warn!("cannot start a thread: {e}")
-                }
+                Err(e) if started > 0 => warn!("cannot start a thread: {e}"),
                 Err(e) => return Err(e),
             }
         }
@@ -123,9 +107,8 @@ impl Drop for BlockingPool {
     }
 }
 
-/// A pool thread: take work, run it, repeat. Ends when the pool is dropped, once the queue
-/// is empty and the work it is doing, if any, is done — the executor does not wait for it: a
-/// lookup stuck for thirty seconds must not hold up the end of a crawl.
+/// A pool thread: take work, run it, repeat. Ends once the pool is dropped and the queue is
+/// empty; the executor does not wait for it (a stuck lookup must not hold up a crawl's end).
 fn work(shared: &Shared) {
     let mut state = shared.lock();
     loop {
@@ -148,9 +131,8 @@ fn work(shared: &Shared) {
 
 impl BlockingPool {
     /// Runs `work` on one of the pool's threads; the future gives its result, or
-    /// [`JoinError::Panicked`] if it panicked (the pool thread survives). Tasks reach it
-    /// through [`spawn_blocking`](super::spawn_blocking), which finds the current executor's
-    /// pool.
+    /// [`JoinError::Panicked`] if it panicked (the pool thread survives). Tasks call
+    /// [`spawn_blocking`](super::spawn_blocking).
     pub fn spawn<T, F>(&self, work: F) -> Blocking<T>
     where
         F: FnOnce() -> T + Send + 'static,

@@ -1,14 +1,9 @@
 //! Combinators: futures made of futures — asyncio's `gather`, `wait` and `as_completed`, and
 //! a `select` of two.
 //!
-//! None of them needs anything from the loop except a `Waker`: each one is polled by its
-//! task, polls the futures it holds with that same waker, and so is woken whenever any of
-//! them could make progress. (Only `wait` needs the loop's timers, for its timeout.) When one
-//! is woken it polls every future it still holds: simple, and fine for tens of futures; tokio's
-//! `JoinSet` and the `futures` crate give each child its own waker to poll only the woken ones.
-//!
-//! Dropping a combinator drops the futures it still holds, so it cancels them: `select`
-//! cancels its loser that way the moment the winner is ready.
+//! Each polls the futures it holds with its own task's waker, so that any of them wakes it;
+//! then it polls them all (fine for tens; tokio's `JoinSet` gives each child its own waker).
+//! Dropping a combinator drops, so cancels, the futures it still holds.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -68,9 +63,8 @@ pub enum Either<A, B> {
     Right(B),
 }
 
-/// Runs two futures concurrently and returns the output of the first to finish. The other
-/// one — the loser — is dropped at that moment, which cancels it: its socket is deregistered,
-/// its timer removed. If both are ready in the same poll, `a` wins: it is polled first.
+/// Runs two futures concurrently and returns the output of the first to finish; the loser
+/// is dropped (cancelled) at once. If both are ready in the same poll, `a` wins.
 pub fn select<A: Future, B: Future>(a: A, b: B) -> Select<A, B> {
     Select {
         a: Some(Box::pin(a)),
@@ -116,16 +110,10 @@ impl<A: Future, B: Future> Future for Select<A, B> {
 }
 // ANCHOR_END: select_poll
 
-impl<A, B> Unpin for Select<A, B> {}
-
 /// asyncio's `wait(futures, timeout=…)`: waits until every future is done or `timeout` has
-/// passed, whichever comes first, and returns the outputs of those done (in the order they
-/// finished) and the futures still pending, untouched. The caller decides what pending means:
-/// wait longer, or drop them — for [`JoinHandle`](super::JoinHandle)s, `abort` them — which is
-/// the seed's `for t in pending: t.cancel()`.
-///
-/// The futures must be `Unpin` to be handed back: `JoinHandle`s are, and `Box::pin(f)` makes
-/// any future so.
+/// passed, and returns the outputs of those done (in the order they finished) and the futures
+/// still pending, untouched, to wait longer or drop (the seed's `t.cancel()` is `abort`). They
+/// are `Unpin`, to be handed back: `JoinHandle`s are, and `Box::pin(f)` makes any future so.
 pub fn wait<F: Future + Unpin>(futures: impl IntoIterator<Item = F>, timeout: Duration) -> Wait<F> {
     Wait {
         pending: futures.into_iter().collect(),
@@ -157,11 +145,8 @@ impl<F: Future + Unpin> Future for Wait<F> {
         if !this.pending.is_empty() && this.timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        trace!(
-            "wait: {} done, {} pending",
-            this.done.len(),
-            this.pending.len()
-        );
+        let (done, pending) = (this.done.len(), this.pending.len());
+        trace!("wait: {done} done, {pending} pending");
         Poll::Ready((
             std::mem::take(&mut this.done),
             std::mem::take(&mut this.pending),
@@ -171,14 +156,8 @@ impl<F: Future + Unpin> Future for Wait<F> {
 
 impl<F: Future> Unpin for Wait<F> {}
 
-/// asyncio's `as_completed`: the outputs of the futures in the order they finish.
-///
-/// ```text
-/// let mut fetches = as_completed(urls.iter().map(|url| fetch(url)));
-/// while let Some(page) = fetches.next().await { … }
-/// ```
-///
-/// Dropping it cancels the futures not yet finished.
+/// asyncio's `as_completed`: the outputs of the futures in the order they finish, one per
+/// `next().await`. Dropping it cancels the futures not yet finished.
 pub fn as_completed<F: Future>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     AsCompleted {
         futures: futures.into_iter().map(Box::pin).collect(),

@@ -1,11 +1,10 @@
-//! The executor: stage 3's event loop with wakers. Stage 3's ready queue held callbacks, each
-//! the next step of a Task; this one holds tasks, each put there by its waker. The loop is
-//! the same: run what is ready, stop when its future is done or at the deadline, otherwise
-//! sleep in the OS's `poll` — now the reactor's, and no longer than until the next timer.
+//! The executor: stage 3's event loop with wakers. Its ready queue held callbacks; this one
+//! holds tasks, each put there by its waker. The loop is the same: run what is ready, stop
+//! when nothing is left or at the deadline, otherwise sleep in the (reactor's) `poll`.
 //!
 //! New in stage 5: `block_on` runs the loop until *a future* is done and gives its output; a
-//! [`JoinHandle`] gives a task's; [`spawn`] works inside a task; a wake from another thread
-//! (a pool thread's) interrupts `poll`.
+//! [`JoinHandle`] gives a task's; [`spawn`] works inside a task; `park` sleeps no longer
+//! than until the next timer; a wake from another thread (a pool thread's) interrupts `poll`.
 //!
 //! Its rules, each with the test (in `tests.rs`) that proves it:
 //!
@@ -79,10 +78,7 @@ thread_local! {
 /// Spawns `future` on the executor running on this thread. Panics outside `block_on`.
 pub fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> JoinHandle<T> {
     let outside = "spawn called outside Executor::block_on";
-    CURRENT
-        .with_borrow(Option::clone)
-        .expect(outside)
-        .spawn(future)
+    CURRENT.with_borrow(|s| s.as_ref().expect(outside).spawn(future))
 }
 
 /// asyncio's `run_in_executor`: runs `work` on this thread's executor's blocking pool (see
@@ -93,8 +89,7 @@ where
     T: Send + 'static,
 {
     let outside = "spawn_blocking called outside Executor::block_on";
-    let scheduler = CURRENT.with_borrow(Option::clone).expect(outside);
-    scheduler.pool.spawn(work)
+    CURRENT.with_borrow(|s| s.as_ref().expect(outside).pool.spawn(work))
 }
 
 impl Executor {
@@ -114,7 +109,7 @@ impl Executor {
                 tasks: RefCell::default(),
                 ready,
                 spawned: Cell::new(0),
-                pool: BlockingPool::new(),
+                pool: BlockingPool::default(),
             }),
         })
     }
@@ -140,15 +135,13 @@ impl Executor {
     }
 
     /// Runs the loop until `future` is ready, and returns its output. Spawned tasks run
-    /// meanwhile; those still running when it ends stay. Fails only if `poll` fails. Panics
-    /// inside a task (see `Running::enter`).
+    /// meanwhile; those still running when it ends stay. Fails only if `poll` fails.
     pub fn block_on<F: Future>(&mut self, future: F) -> io::Result<F::Output> {
         self.run(future, None)
     }
 
-    /// `block_on` with a deadline for the whole run, where every unfinished task is dropped.
-    /// With timers, each piece of work can time out alone ([`timeout`](super::timeout)): this
-    /// stays as the last resort.
+    /// `block_on` with a deadline for the whole run, where every unfinished task is dropped:
+    /// the last resort, now that each piece of work can time out alone.
     pub fn block_on_until<F: Future>(
         &mut self,
         deadline: Instant,
@@ -162,8 +155,7 @@ impl Executor {
     /// reactor when nothing is, until `future` is done or the deadline passes.
     fn run<F: Future>(&mut self, future: F, deadline: Option<Instant>) -> io::Result<F::Output> {
         let _running = Running::enter(&self.reactor, &self.scheduler);
-        // The future given to `block_on` is not a task: it lives here, on this stack frame,
-        // so it need not be `'static`. Its waker only sets a flag in the ready queue.
+        // Not a task: it lives on this stack frame, so it need not be `'static`.
         let mut future = pin!(future);
         let main = Waker::from(Arc::new(MainWaker(self.scheduler.ready.clone())));
         main.wake_by_ref();
@@ -183,21 +175,17 @@ impl Executor {
     }
     // ANCHOR_END: run
 
-    /// The deadline has passed: drop every unfinished task — its sockets are deregistered and
-    /// closed, its handle wakes whoever awaits it — then poll `future` once more, so that it
-    /// can finish with what it has.
+    /// The deadline has passed: drop every unfinished task (its sockets close, its handle
+    /// wakes whoever awaits it), then poll `future` once more, to finish with what it has.
     fn shutdown<F: Future + ?Sized>(
         &self,
         future: Pin<&mut F>,
         main: &Waker,
     ) -> io::Result<F::Output> {
-        // Out of the table first: dropping a task may wake others, or spawn new ones (then
-        // dropped in turn).
-        let mut unfinished = std::mem::take(&mut *self.scheduler.tasks.borrow_mut());
-        while !unfinished.is_empty() {
+        // Out of the table first: dropping a task may spawn new ones (then dropped in turn).
+        let tasks = || std::mem::take(&mut *self.scheduler.tasks.borrow_mut());
+        for unfinished in std::iter::repeat_with(tasks).take_while(|t| !t.is_empty()) {
             debug!("deadline: dropping {} unfinished tasks", unfinished.len());
-            drop(unfinished);
-            unfinished = std::mem::take(&mut *self.scheduler.tasks.borrow_mut());
         }
         let pending = "the future given to block_on_until was still pending at its deadline";
         match future.poll(&mut Context::from_waker(main)) {
@@ -281,9 +269,8 @@ struct Running {
 }
 
 impl Running {
-    /// Panics if an executor runs on this thread already: this `block_on` is inside a task,
-    /// and would block every other task until it returns — forever if it awaits one. (tokio
-    /// panics too.)
+    /// Panics if an executor runs on this thread already: a `block_on` inside a task would
+    /// block every other task until it returns (tokio panics too).
     fn enter(reactor: &Rc<Reactor>, scheduler: &Rc<Scheduler>) -> Running {
         if CURRENT.with_borrow(Option::is_some) {
             panic!(
@@ -335,10 +322,6 @@ struct MainWaker(Arc<ReadyQueue>);
 
 impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
         trace!("wake block_on's future");
         self.0.main.store(true, Ordering::Release);
         self.0.unpark_if_parked();
@@ -347,22 +330,19 @@ impl Wake for MainWaker {
 
 impl Executor {
     // ANCHOR: park
-    /// Nothing is ready: sleep in the reactor's `poll` until a socket is ready, another
-    /// thread wakes a task, the next timer is due, or the deadline comes. Unless a task was
-    /// woken during the round (by another task, or by itself): then only look.
+    /// Nothing is ready: sleep in the reactor's `poll` until a socket is ready, a timer is
+    /// due, another thread wakes a task, or time is up —
+    /// unless a task was woken during the round (by another, or by itself): then only look.
     fn park(&self, deadline: Option<Instant>) -> io::Result<()> {
         let ready = &self.scheduler.ready;
-        // `parked` is set *before* the last look at the queue: a wake from another thread
-        // after that look sees it set, and interrupts `poll` (see `ReadyQueue::push`).
+        // Set *before* the last look at the queue (see `ReadyQueue::unpark_if_parked`).
         ready.parked.store(true, Ordering::SeqCst);
         let timeout = if ready.len() > 0 || ready.main.load(Ordering::SeqCst) {
             Some(Duration::ZERO)
         } else {
-            // Sleep no longer than until the next timer: the poll timeout *is* the timer.
-            let wake_at = match (deadline, self.reactor.next_timer()) {
-                (Some(deadline), Some(timer)) => Some(deadline.min(timer)),
-                (deadline, timer) => deadline.or(timer),
-            };
+            // No longer than until the next timer: the poll timeout *is* the timer.
+            let next_timer = self.reactor.timer_table().next_deadline();
+            let wake_at = deadline.into_iter().chain(next_timer).min();
             wake_at.map(|at| at.saturating_duration_since(Instant::now()))
         };
         trace!("park: {} tasks, timeout {timeout:?}", self.tasks());
@@ -382,8 +362,8 @@ struct ReadyQueue {
     /// Set while the executor sleeps in `poll`: a wake then has to interrupt it.
     parked: AtomicBool,
     unpark: mio::Waker,
-    /// The executor's thread: a wake there comes from an executor awake (or from inside its
-    /// reactor's `poll`), with nothing to interrupt.
+    /// The executor's thread: a wake there comes from an executor awake, with nothing to
+    /// interrupt.
     thread: ThreadId,
 }
 

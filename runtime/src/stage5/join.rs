@@ -1,8 +1,6 @@
-//! A spawned task's [`JoinHandle`]: a future of its output, or of the [`JoinError`] that says
-//! why there is none. Bookkeeping around the executor: a first reading can skip this file.
-//!
-//! New in stage 5: [`JoinHandle::abort`] (asyncio's `task.cancel()`), and a panicking task is
-//! caught around its poll — a crawl of thousands must not end because one task panicked.
+//! A spawned task's [`JoinHandle`], its [`abort`](JoinHandle::abort) (asyncio's
+//! `task.cancel()`), and the `catch_unwind` around a task's poll and drop: a crawl of thousands
+//! must not end because one task panicked. Bookkeeping: a first reading can skip this file.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -24,9 +22,8 @@ struct JoinState<T> {
     aborted: bool,
 }
 
-/// What the executor runs for a spawned `future`: the future, then its output to the handle.
-/// If the task is dropped before it ends (aborted, at the deadline, with its executor),
-/// [`Owned`] tells the handle so.
+/// What the executor runs for a spawned `future`: the future, then its output to the handle
+/// (or, if it is dropped before it ends, [`Owned`] tells the handle so).
 pub(super) fn task<F: Future + 'static>(
     id: usize,
     future: F,
@@ -38,9 +35,8 @@ pub(super) fn task<F: Future + 'static>(
         waiter: None,
         aborted: false,
     }));
-    // Boxed on its own and moved in as a pointer: moved in by value, it would take its size
-    // twice in the task (the compiler keeps a captured value's slot beside the one it moves
-    // to), 800 bytes more per crawler task.
+    // Boxed on its own: moved in by value, it would take its size twice in the task (the
+    // compiler keeps a captured value's slot beside the one it moves to).
     let mut owned = Owned {
         future: Some(Box::pin(future)),
         join: join.clone(),
@@ -58,8 +54,7 @@ pub(super) fn task<F: Future + 'static>(
             let Some(future) = owned.future.as_mut() else {
                 return Poll::Ready(None);
             };
-            // A panic must not unwind through the executor and take every other task with
-            // it: catch it here and hand it to the JoinHandle.
+            // A panic must not unwind through the executor: it goes to the JoinHandle.
             match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
                 Ok(Poll::Pending) => Poll::Pending,
                 Ok(Poll::Ready(output)) => Poll::Ready(Some(Ok(output))),
@@ -83,10 +78,8 @@ struct Owned<F: Future> {
 }
 
 impl<F: Future> Drop for Owned<F> {
-    /// Drops the future as a poll runs it, under `catch_unwind`: a panic in its `Drop` (when
-    /// it is aborted, at the deadline, with the executor) is that task's panic, and must not
-    /// unwind through the executor either. Then, unless the task has ended, tells the handle
-    /// how: cancelled, or panicked.
+    /// Drops the future under `catch_unwind` too: a panic in its `Drop` is that task's panic.
+    /// Then, unless the task has ended, tells the handle how: cancelled, or panicked.
     fn drop(&mut self) {
         let future = self.future.take();
         let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(future)));
@@ -115,14 +108,11 @@ fn end<T>(join: &Rc<RefCell<JoinState<T>>>, output: Result<T, JoinError>) {
     state.output = Some(output);
     let waiter = state.waiter.take();
     drop(state);
-    if let Some(waiter) = waiter {
-        waiter.wake();
-    }
+    waiter.into_iter().for_each(Waker::wake);
 }
 
-/// The handle of a spawned task: awaiting it gives `Ok(output)`, or the [`JoinError`] that
-/// says why there is none. Dropping it detaches the task, which runs on;
-/// [`abort`](JoinHandle::abort) cancels it.
+/// The handle of a spawned task: awaiting it gives `Ok(output)`, or a [`JoinError`]. Dropping
+/// it detaches the task, which runs on; [`abort`](JoinHandle::abort) cancels it.
 pub struct JoinHandle<T> {
     id: usize,
     join: Rc<RefCell<JoinState<T>>>,
@@ -146,20 +136,14 @@ impl<T> Future for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    /// The task's id, as the trace shows it (`poll task 3`).
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
     /// Whether the task has ended (with an output, a panic or a cancellation).
     pub fn is_finished(&self) -> bool {
         self.join.borrow().ended
     }
 
-    /// asyncio's `task.cancel()`: the task ends at its next suspension point — it is waiting
-    /// now (it is not the one running), so the next time the executor picks it up it drops
-    /// it instead of polling it. Awaiting the handle then gives [`JoinError::Cancelled`].
-    /// A task that has ended is left as it is.
+    /// asyncio's `task.cancel()`: the task ends at its next suspension point (the next time
+    /// the executor picks it up, it drops it instead of polling it), and awaiting the handle
+    /// gives [`JoinError::Cancelled`]. A task that has ended is left as it is.
     pub fn abort(&self) {
         let mut state = self.join.borrow_mut();
         if state.ended || state.aborted {
@@ -177,8 +161,7 @@ impl<T> JoinHandle<T> {
 pub enum JoinError {
     /// The task panicked; the panic's message.
     Panicked(String),
-    /// The task was dropped before it ended (aborted, at the deadline, or with its
-    /// executor).
+    /// The task was dropped before it ended (aborted, at the deadline, with its executor).
     Cancelled,
     /// Blocking work could not start: no thread could be started for it (the OS's reason).
     NotStarted(String),
@@ -198,11 +181,7 @@ impl std::error::Error for JoinError {}
 
 /// The message a panic was started with, if it has one.
 pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "(a panic without a message)".to_string()
-    }
+    let text = payload.downcast_ref::<String>().map(String::as_str);
+    let text = text.or_else(|| payload.downcast_ref::<&str>().copied());
+    text.unwrap_or("(a panic without a message)").to_string()
 }

@@ -3,31 +3,17 @@
 //! **New here:** the tools the seeds use, each built into the stage 4 loop, so that
 //! `diff -ru runtime/src/stage4 runtime/src/stage5` shows what each one needs from it:
 //!
-//! - **timers** ([`timers`]): [`sleep`], [`timeout`]. The reactor keeps wakers by deadline;
-//!   the executor's `park` sleeps in `poll` no longer than until the next one, and `poll`
-//!   wakes those due. The poll timeout *is* the timer;
-//! - **tasks with a result** ([`executor`], [`join`]): [`Executor::block_on`] runs the loop
-//!   until one future is done and returns its output; [`spawn`] works inside a task and
-//!   gives a [`JoinHandle`] to await. A task that panics — in its poll or in its `Drop` — is
-//!   caught (`JoinError::Panicked`), so one bad URL cannot end a crawl;
-//! - **cancellation**: dropping a future cancels it — its `Drop` deregisters its socket and
-//!   removes its timer — and [`JoinHandle::abort`] makes the executor drop a task at its next
-//!   suspension point;
-//! - **combinators** ([`combinators`]): [`join_all`] (`gather`), [`select`] (the loser is
-//!   dropped), [`wait`] with a timeout (done and pending), [`as_completed`]. Nothing from the
-//!   loop: a combinator polls its futures with its own task's waker;
+//! - **timers** ([`timers`]): [`sleep`], [`timeout`]. The poll timeout *is* the timer;
+//! - **tasks with a result** ([`executor`], [`join`]): [`Executor::block_on`], [`spawn`]
+//!   inside a task, a [`JoinHandle`] to await; a panicking task is caught (`JoinError`);
+//! - **cancellation**: dropping a future cancels it; [`JoinHandle::abort`] drops a task;
+//! - **combinators** ([`combinators`]): [`join_all`] (`gather`), [`select`], [`wait`],
+//!   [`as_completed`]. Nothing from the loop;
 //! - **sync** ([`semaphore`], [`queue`]): [`Semaphore`] and [`Queue`] (`put` / `get` /
-//!   `task_done` / `join`). Nothing from the loop either: wakers wait in line, and whoever
-//!   frees a permit or puts an item wakes the first;
-//! - **[`spawn_blocking`]** ([`blocking`]): asyncio's `run_in_executor`, a small thread pool
-//!   owned by the executor. What it needs from the loop is a wake from another thread that
-//!   interrupts `poll`, which stage 4 did not: the reactor's `mio::Waker` (its *unparker*);
+//!   `task_done` / `join`). Nothing from the loop either: wakers wait in line;
+//! - **[`spawn_blocking`]** ([`blocking`]): asyncio's `run_in_executor`, a small thread pool,
+//!   and a wake from another thread that interrupts `poll`, which stage 4 did not have;
 //! - a [`TcpListener`] ([`net`]), so that a server runs on the loop too.
-//!
-//! The loop underneath is stage 4's: the [`Reactor`] ([`reactor`], now with the timers),
-//! the [`Executor`] ([`executor`], now with `block_on`, parking no longer than the next
-//! timer, interruptible from another thread, and owning the blocking pool), the leaf futures [`TcpStream`], [`TcpListener`] ([`net`]) and [`Sleep`]
-//! ([`timers`]), and the [`JoinHandle`] bookkeeping ([`join`]).
 //!
 //! **Pain removed:** a URL that hangs times out alone; the fan-out has a cap (a queue and a
 //! fixed number of workers, or a semaphore); a blocking call (DNS) no longer freezes the loop,

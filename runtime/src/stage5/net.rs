@@ -108,10 +108,9 @@ impl Drop for TcpStream {
     }
 }
 
-/// How many connections may wait in the kernel's queue before `accept` takes them (the OS caps
-/// it at `net.core.somaxconn`). mio's `bind` asks for 128: a burst of clients on the same
-/// loop — all connecting before the accepting task runs again — would see the rest of their
-/// handshakes dropped and retried a second, then three, then seven seconds later.
+/// How many connections may wait in the kernel's queue for `accept` (the OS caps it at
+/// `net.core.somaxconn`). With mio's 128, a burst of clients would see the rest of their
+/// handshakes dropped, and retried a second, then three, then seven seconds later.
 const BACKLOG: i32 = 4096;
 
 /// A listening socket whose `accept` is a future: the seeds' echo server, on the loop.
@@ -123,10 +122,9 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Listens on `addr` (port 0 picks a free one), with `SO_REUSEADDR`, so that a server
-    /// restarted at once can listen on the port its last run left in `TIME_WAIT`, and a
-    /// queue of 4096 waiting connections (`BACKLOG`). Must run inside
-    /// [`Executor::block_on`](super::Executor::block_on), where the reactor is.
+    /// Listens on `addr` (port 0 picks a free one), with `SO_REUSEADDR` (a server restarted at
+    /// once can listen on the port its last run left in `TIME_WAIT`) and `BACKLOG`. Must run
+    /// inside [`Executor::block_on`](super::Executor::block_on), where the reactor is.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let reactor = Reactor::current()?;
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;

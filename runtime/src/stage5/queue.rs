@@ -1,9 +1,6 @@
-//! asyncio's `Queue`, for tasks on one loop: `put` / `get`, and `task_done` / `join` to
-//! know when the work is over, not just handed out.
-//!
-//! Nothing here touches the reactor: getters, putters (of a bounded queue) and joiners each
-//! wait in a `WaitList` (`wait_list.rs`, which also says how a cancelled waiter passes its
-//! wake-up on), and whoever puts, gets or finishes the last item wakes them.
+//! asyncio's `Queue`, for tasks on one loop. Nothing here touches the reactor: getters,
+//! putters (of a bounded queue) and joiners each wait in a `WaitList` (`wait_list.rs`), and
+//! whoever puts, gets or finishes the last item wakes them.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -16,14 +13,10 @@ use log::trace;
 
 use super::wait_list::{WaitList, wake};
 
-/// asyncio's `Queue`: producers `put`, consumers `get`, and the bookkeeping that tells when
-/// the work is *done*, not just handed out. Every item put counts as unfinished until a
-/// consumer calls [`task_done`](Queue::task_done) for it; [`join`](Queue::join) waits until
-/// nothing is unfinished. A crawler needs exactly that: the queue is empty for a moment every
-/// time the workers are busy, but the crawl is over only when no fetch can add another URL.
-///
-/// Unbounded by default; [`Queue::bounded`] makes `put` wait while the queue is full.
-/// Clones share the same queue.
+/// asyncio's `Queue`: producers `put`, consumers `get`. Every item put counts as unfinished
+/// until a consumer calls [`task_done`](Queue::task_done) for it; [`join`](Queue::join) waits
+/// until nothing is: the work is *done*, not just handed out. Unbounded unless
+/// [`bounded`](Queue::bounded). Clones share the same queue.
 pub struct Queue<T> {
     state: Rc<RefCell<QueueState<T>>>,
 }
@@ -120,11 +113,9 @@ impl<T> Queue<T> {
         item
     }
 
-    /// Marks one item taken with `get` as finished. When none is left unfinished, every task
-    /// waiting in [`join`](Queue::join) wakes up.
-    ///
-    /// Panics if called more times than items were put, like asyncio's `ValueError`: that is
-    /// a bug in the caller, and counting it as "done" would end a `join` too early.
+    /// Marks one item taken with `get` as finished; when none is left unfinished, wakes every
+    /// task in [`join`](Queue::join). Panics if called more times than items were put (asyncio
+    /// raises `ValueError`): counting it as "done" would end a `join` too early.
     pub fn task_done(&self) {
         let joiners = {
             let mut state = self.state.borrow_mut();
@@ -216,14 +207,10 @@ impl<T> Drop for Put<T> {
         };
         let next = {
             let mut state = self.queue.state.borrow_mut();
-            let was_in_line = state.putters.leave(ticket);
-            if !was_in_line && !state.is_full() {
-                state.putters.next()
-            } else {
-                None
-            }
+            let woken = !state.putters.leave(ticket);
+            (woken && !state.is_full()).then(|| state.putters.next())
         };
-        wake(next);
+        wake(next.flatten());
     }
 }
 
@@ -264,14 +251,10 @@ impl<T> Drop for Get<T> {
         };
         let next = {
             let mut state = self.queue.state.borrow_mut();
-            let was_in_line = state.getters.leave(ticket);
-            if !was_in_line && !state.items.is_empty() {
-                state.getters.next()
-            } else {
-                None
-            }
+            let woken = !state.getters.leave(ticket);
+            (woken && !state.items.is_empty()).then(|| state.getters.next())
         };
-        wake(next);
+        wake(next.flatten());
     }
 }
 

@@ -1,13 +1,10 @@
-//! The reactor: the `mio::Poll`, for each source the wakers of whoever waits on it, and the
-//! timers.
+//! The reactor: the `mio::Poll`, and for each source the wakers of whoever waits on it.
 //!
 //! Stage 1's loop kept a *callback* per token and ran it; the reactor keeps a *waker* per
 //! token and direction and only wakes it. It knows nothing of tasks.
 //!
-//! New in stage 5: the [`Timers`], wakers keyed by deadline. The executor sleeps in
-//! [`poll`](Reactor::poll) no longer than until the next deadline, and `poll` wakes the
-//! timers that are due once the OS has answered. And an [`unparker`](Reactor::unparker),
-//! so that another thread can interrupt `poll`.
+//! New in stage 5: the timers, wakers by deadline, which `poll` wakes once due; and an
+//! [`unparker`](Reactor::unparker), so that another thread can interrupt `poll`.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
@@ -124,7 +121,7 @@ impl Reactor {
         self.sources.borrow().len()
     }
 
-    /// The timers, for [`Sleep`](super::timers::Sleep) to arm and disarm its own.
+    /// The timers, for a `Sleep` to arm and disarm its own.
     pub(crate) fn timer_table(&self) -> RefMut<'_, Timers> {
         self.timers.borrow_mut()
     }
@@ -132,11 +129,6 @@ impl Reactor {
     /// How many timers are armed. Zero once every `Sleep` has fired or been dropped.
     pub fn timers(&self) -> usize {
         self.timers.borrow().len()
-    }
-
-    /// The earliest deadline of the armed timers: the executor sleeps no longer than that.
-    pub fn next_timer(&self) -> Option<Instant> {
-        self.timers.borrow().next_deadline()
     }
 
     // ANCHOR: poll
@@ -200,39 +192,27 @@ impl Drop for Current {
 /// The timers: whom to wake, by deadline. A `BTreeMap` keeps them sorted, so the
 /// next deadline is its first key and the due timers are a prefix of it.
 #[derive(Default)]
-pub struct Timers {
+pub(crate) struct Timers {
     wakers: BTreeMap<TimerKey, Waker>,
     next_id: u64,
 }
 
 /// Which timer: its deadline, and a number that tells apart timers with the same deadline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TimerKey {
-    deadline: Instant,
-    id: u64,
-}
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TimerKey(Instant, u64);
 
 impl Timers {
     /// Arms a timer: `waker` is woken once `deadline` has passed.
     pub fn insert(&mut self, deadline: Instant, waker: &Waker) -> TimerKey {
-        let key = TimerKey {
-            deadline,
-            id: self.next_id,
-        };
+        let key = TimerKey(deadline, self.next_id);
         self.next_id += 1;
-        self.wakers.insert(key, waker.clone());
+        self.set_waker(key, waker);
         key
     }
 
-    /// Stores the latest waker of a timer that is still armed; `false` if it has fired.
-    pub fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> bool {
-        match self.wakers.get_mut(&key) {
-            Some(stored) => {
-                stored.clone_from(waker);
-                true
-            }
-            None => false,
-        }
+    /// Stores the latest waker of a timer (and arms it again if it had fired).
+    pub fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
+        self.wakers.insert(key, waker.clone());
     }
 
     /// Disarms a timer (it may have fired already: then nothing happens).
@@ -242,16 +222,12 @@ impl Timers {
 
     /// The earliest deadline: how long the loop may sleep.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.wakers.keys().next().map(|key| key.deadline)
+        self.wakers.keys().next().map(|key| key.0)
     }
 
     /// Takes out the timers due at `now`, earliest first, to be woken.
     pub fn take_due(&mut self, now: Instant) -> Vec<Waker> {
-        let first_not_due = TimerKey {
-            deadline: now,
-            id: u64::MAX,
-        };
-        let later = self.wakers.split_off(&first_not_due);
+        let later = self.wakers.split_off(&TimerKey(now, u64::MAX));
         let due = std::mem::replace(&mut self.wakers, later);
         due.into_values().collect()
     }
@@ -260,15 +236,11 @@ impl Timers {
     pub fn len(&self) -> usize {
         self.wakers.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.wakers.is_empty()
-    }
 }
 
 impl TimerKey {
     /// The timer's number, as the trace shows it.
     pub fn id(&self) -> u64 {
-        self.id
+        self.1
     }
 }

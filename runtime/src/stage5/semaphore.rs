@@ -1,9 +1,7 @@
-//! asyncio's `Semaphore`, for tasks on one loop: at most N holders at once.
-//!
-//! Nothing here touches the reactor: a task with no permit waits in a `WaitList`
-//! (`wait_list.rs`), and a [`Permit`] dropped is *handed* to the first in line, then woken —
-//! not left free for the fastest, or a holder that releases and asks again in the same poll
-//! would take it back every time while the line waits forever.
+//! asyncio's `Semaphore`, for tasks on one loop. Nothing here touches the reactor: a task
+//! with no permit waits in a `WaitList` (`wait_list.rs`), and a [`Permit`] dropped is *handed*
+//! to the first in line, then woken — left free, a holder that releases and asks again in the
+//! same poll would take it back every time while the line waits forever.
 //!
 //! Its rules, each with the test (below) that proves it (`runtime/tests/model.rs` checks all
 //! four in random sequences of tasks):
@@ -28,9 +26,8 @@ use log::trace;
 use super::wait_list::{WaitList, wake};
 
 /// asyncio's `Semaphore`: at most `permits` holders at once. `acquire().await` waits for a
-/// permit; the [`Permit`] gives it back when dropped, so an early `return`, a `?` or a
-/// cancelled task cannot leak one. (Python writes `async with semaphore:`; here the scope of
-/// the permit is the scope of a variable.) Clones share the same permits. Fair, as asyncio's.
+/// [`Permit`], which gives it back when dropped: Python's `async with semaphore:` is the
+/// scope of a variable. Clones share the same permits.
 #[derive(Clone)]
 pub struct Semaphore {
     state: Rc<RefCell<SemaphoreState>>,

@@ -1,16 +1,11 @@
 //! Timers: `sleep`, `sleep_until`, `timeout`, `timeout_at`, and `yield_now`.
 //!
-//! A timer is a deadline and a waker, kept by the reactor in its
-//! [`Timers`](super::reactor::Timers), sorted by deadline. The loop needs two small changes:
-//! the executor's `park` sleeps in `poll` *at most until the next deadline* (stage 4 slept
-//! until a socket was ready, however long that took), and after `poll` returns the reactor
-//! wakes every timer that is due, earliest first. No thread, no signal, no timer wheel: the
-//! OS's `poll` timeout *is* the timer. A timer fires late by however long the loop was busy,
-//! which is why a task must never block the loop.
+//! A timer is a deadline and a waker, kept by the reactor sorted by deadline. The executor's
+//! `park` sleeps in `poll` *at most until the next deadline*, and after `poll` returns the
+//! reactor wakes every timer that is due: the OS's `poll` timeout *is* the timer. A timer
+//! fires late by however long the loop was busy, which is why a task must never block it.
 //!
-//! [`timeout`] is not a new mechanism: a `select` between the future and a [`Sleep`] (written
-//! out, to box less) whose loser is dropped — the future (cancelled, its socket deregistered)
-//! if the time ran out, the timer (removed) if the future finished in time.
+//! [`timeout`] is a `select` between the future and a [`Sleep`]: the loser is dropped.
 //!
 //! Its rules, each with the test (below) that proves it (`runtime/tests/model.rs` checks 4
 //! and 5 in random sequences of tasks):
@@ -38,8 +33,7 @@ use log::trace;
 
 use super::reactor::{Reactor, TimerKey};
 
-/// asyncio's `sleep`: a future that is ready once `duration` has passed. `sleep(ZERO)`
-/// yields once, as asyncio's `sleep(0)` does (see [`yield_now`]).
+/// asyncio's `sleep`: a future that is ready once `duration` has passed.
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(after(duration))
 }
@@ -74,8 +68,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Never early: only the clock says when it is done, not the wake-up.
         if Instant::now() >= self.deadline {
-            // Due before it ever waited (`sleep(ZERO)`): yield once all the same, or a loop
-            // around it would freeze every other task, timer and socket.
+            // Due before it ever waited (`sleep(ZERO)`): yield once all the same (rule 3).
             if !self.waited {
                 self.waited = true;
                 cx.waker().wake_by_ref();
@@ -86,13 +79,9 @@ impl Future for Sleep {
         }
         self.waited = true;
         let deadline = self.deadline;
-        match &mut self.timer {
-            Some((reactor, key)) => {
-                // Woken before the deadline (by a `select` partner, say): keep the latest waker.
-                if !reactor.timer_table().set_waker(*key, cx.waker()) {
-                    *key = reactor.timer_table().insert(deadline, cx.waker());
-                }
-            }
+        match &self.timer {
+            // Woken before the deadline (by a `select` partner, say): keep the latest waker.
+            Some((reactor, key)) => reactor.timer_table().set_waker(*key, cx.waker()),
             None => {
                 let reactor = Reactor::current()
                     .expect("Sleep polled outside Executor::block_on: there are no timers");
@@ -110,11 +99,6 @@ impl Future for Sleep {
 }
 
 impl Sleep {
-    /// When it is (or was) due.
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
     fn disarm(&mut self) {
         if let Some((reactor, key)) = self.timer.take() {
             reactor.timer_table().remove(key);
@@ -123,8 +107,7 @@ impl Sleep {
 }
 
 impl Drop for Sleep {
-    /// A dropped timer is removed: a cancelled `sleep` (or the timer of a `timeout` whose
-    /// future finished first) must not wake anyone, nor keep the loop's timeout short.
+    /// Removes the timer: a cancelled `sleep` must not wake anyone, nor keep `poll`'s timeout short.
     fn drop(&mut self) {
         if let Some((_, key)) = &self.timer {
             trace!("timer {} dropped", key.id());
@@ -152,11 +135,8 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
     }
 }
 
-/// The future of [`timeout`]: a [`select`](super::select) between the future and a [`Sleep`], written out
-/// for the one case that runs on every request. `select` boxes both sides; this boxes only
-/// the future it guards, once, and is a plain struct rather than an `async fn` (whose
-/// arguments get a slot of their own in its state): a request's future is stored once, not
-/// twice, and never copied.
+/// The future of [`timeout`]: a [`select`](super::select) against a [`Sleep`], written out as
+/// a struct that stores the future once, not twice (it runs on every request).
 pub struct Timeout<F> {
     future: Option<Pin<Box<F>>>,
     timer: Option<Sleep>,
@@ -198,11 +178,8 @@ pub struct Elapsed {
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Rounded to the nearest millisecond: `timeout_at` measures from a moment later.
-        write!(
-            f,
-            "timed out after {} ms",
-            (self.after.as_micros() + 500) / 1000
-        )
+        let ms = (self.after.as_micros() + 500) / 1000;
+        write!(f, "timed out after {ms} ms")
     }
 }
 
@@ -436,6 +413,6 @@ mod tests {
         assert_eq!(timers.len(), 1);
         assert_eq!(timers.next_deadline(), Some(late));
         timers.remove(c);
-        assert!(timers.is_empty());
+        assert_eq!(timers.len(), 0);
     }
 }
