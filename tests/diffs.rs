@@ -94,13 +94,10 @@ fn every_step_and_contrast_has_its_page_and_every_file_its_pair() {
                 })
                 .unwrap_or_default()
         };
-        let mut all: BTreeSet<String> = names(format!("runtime/src/stage{old}"))
+        let all: BTreeSet<String> = names(format!("runtime/src/stage{old}"))
             .union(&names(format!("runtime/src/stage{new}")))
             .cloned()
             .collect();
-        if new == 4 {
-            all.remove("event_loop.rs"); // shown beside its twin, stage 4's executor.rs
-        }
         let runtime = &page.groups[1].pairs;
         let name = |pair: &Pair| {
             let side = if pair.new.spots.is_empty() {
@@ -129,22 +126,18 @@ fn every_step_and_contrast_has_its_page_and_every_file_its_pair() {
             for (side, stage) in [(&pair.old, old), (&pair.new, new)] {
                 if let Some(spot) = side.spots.first() {
                     assert!(spot.path.starts_with(&format!("runtime/src/stage{stage}/")));
-                    // Same name, but for the one twin a stage's doc names (stage 4's executor
-                    // takes over stage 3's event loop).
-                    let twin = (stage, name(pair).as_str()) == (3, "executor.rs")
-                        && spot.path.ends_with("/event_loop.rs");
-                    assert!(twin || spot.path.ends_with(&format!("/{}", name(pair))));
+                    assert!(spot.path.ends_with(&format!("/{}", name(pair))));
                 }
             }
         }
     }
-    // Stage 4's runtime is read in the order its doc gives: reactor, executor, net; its
-    // executor beside stage 3's event loop.
+    // Stage 4's runtime is read in the order its doc gives: reactor, event loop, net; its
+    // event loop (the executor) beside stage 3's.
     let pairs = &pages[3].groups[1].pairs;
     let order: Vec<String> = pairs.iter().map(|p| p.new.label()).collect();
     let at = |file: &str| order.iter().position(|l| l.ends_with(file)).unwrap();
-    assert!(at("reactor.rs") < at("executor.rs") && at("executor.rs") < at("net.rs"));
-    let loop_pair = &pairs[at("executor.rs")];
+    assert!(at("reactor.rs") < at("event_loop.rs") && at("event_loop.rs") < at("net.rs"));
+    let loop_pair = &pairs[at("event_loop.rs")];
     assert_eq!(loop_pair.old.label(), "runtime/src/stage3/event_loop.rs");
 }
 

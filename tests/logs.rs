@@ -80,10 +80,10 @@ fn one_recipe_shows_the_loop_on_every_stage_and_leaves_the_site_out() {
         &log,
         "stage 4",
         &[
-            "runtime::stage4::executor] park:",
+            "runtime::stage4::event_loop] park:",
             "runtime::stage4::reactor] token 0 readable: wake",
-            "runtime::stage4::executor] wake task 0: queued",
-            "runtime::stage4::executor] poll task 0",
+            "runtime::stage4::event_loop] wake task 0: queued",
+            "runtime::stage4::event_loop] poll task 0",
             "crawler::stage4] task 0 is http://127.0.0.1:",
         ],
     );

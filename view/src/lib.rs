@@ -35,7 +35,7 @@ pub struct Line {
     /// Microseconds since the recorder was installed.
     pub micros: u64,
     pub level: log::Level,
-    /// The `log` target, e.g. `runtime::stage4::executor`.
+    /// The `log` target, e.g. `runtime::stage4::event_loop`.
     pub target: String,
     pub message: String,
 }

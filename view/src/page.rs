@@ -157,7 +157,7 @@ pub fn html(
     TEMPLATE.replacen("/*DATA*/", &j, 1)
 }
 
-/// `runtime::stage4::executor` → `executor`; the crawler's lines → `crawler`.
+/// `runtime::stage4::event_loop` → `event_loop`; the crawler's lines → `crawler`.
 fn target(target: &str) -> &str {
     if target.starts_with("crawler") {
         return "crawler";
@@ -246,7 +246,7 @@ mod tests {
     fn stage_of_names() {
         assert_eq!(stage_of("stage0"), 0);
         assert_eq!(stage_of("stage4"), 4);
-        assert_eq!(target("runtime::stage4::executor"), "executor");
+        assert_eq!(target("runtime::stage4::event_loop"), "event_loop");
         assert_eq!(target("crawler::stage1"), "crawler");
     }
 }

@@ -5,9 +5,9 @@
 //! keeps no callbacks: whoever polls it passes a `Waker`, the future stores the latest one,
 //! and waking means "poll me again". What the compiler does not write is the loop that drives
 //! them, stage 3's `EventLoop` split in two: the [`reactor`] (the `mio::Poll`, a waker per
-//! source), the [`executor`] (the ready queue, now of tasks, and `run_until`), and the leaf
-//! future that joins them, [`net`]'s `TcpStream`. To see the loop become an executor:
-//! `diff -u runtime/src/stage3/event_loop.rs runtime/src/stage4/executor.rs`.
+//! source), the executor in [`event_loop`] (the ready queue, now of tasks, and `run_until`),
+//! and the leaf future that joins them, [`net`]'s `TcpStream`. To see the loop become an
+//! executor: `diff -u runtime/src/stage3/event_loop.rs runtime/src/stage4/event_loop.rs`.
 //!
 //! **Pain removed:** nobody writes a state machine or a delegation by hand any more.
 //!
@@ -25,13 +25,13 @@
 //!   run_until ─poll task 2─▶ TcpStream::read: the bytes
 //! ```
 
-pub mod executor;
+pub mod event_loop;
 pub mod net;
 pub mod reactor;
 
 #[cfg(test)]
 mod tests;
 
-pub use executor::Executor;
+pub use event_loop::Executor;
 pub use net::TcpStream;
 pub use reactor::Reactor;

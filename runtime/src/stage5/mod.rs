@@ -4,7 +4,7 @@
 //! `diff -ru runtime/src/stage4 runtime/src/stage5` shows what each one needs from it:
 //!
 //! - **timers** ([`timers`]): [`sleep`], [`timeout`]. The poll timeout *is* the timer;
-//! - **tasks with a result** ([`executor`], [`join`]): [`Executor::block_on`], [`spawn`]
+//! - **tasks with a result** ([`event_loop`], [`join`]): [`Executor::block_on`], [`spawn`]
 //!   inside a task, a [`JoinHandle`] to await; a panicking task is caught (`JoinError`);
 //! - **cancellation**: dropping a future cancels it; [`JoinHandle::abort`] drops a task;
 //! - **combinators** ([`combinators`]): [`join_all`] (`gather`), [`select`], [`wait`],
@@ -32,7 +32,7 @@
 
 pub mod blocking;
 pub mod combinators;
-pub mod executor;
+pub mod event_loop;
 pub mod join;
 pub mod net;
 pub mod queue;
@@ -49,7 +49,7 @@ mod tests;
 
 pub use blocking::Blocking;
 pub use combinators::{Either, as_completed, join_all, select, wait};
-pub use executor::{Executor, spawn, spawn_blocking};
+pub use event_loop::{Executor, spawn, spawn_blocking};
 pub use join::{JoinError, JoinHandle};
 pub use net::{TcpListener, TcpStream};
 pub use queue::Queue;
