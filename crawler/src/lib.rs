@@ -48,41 +48,18 @@ pub struct Stage {
 
 /// Every stage that exists, in workshop order.
 pub fn stages() -> Vec<Stage> {
+    let stage = |name, idea, crawl| Stage { name, idea, crawl };
     vec![
-        Stage {
-            name: "stage0",
-            idea: stage0::IDEA,
-            crawl: stage0::crawl,
-        },
-        Stage {
-            name: "stage0 --threads",
-            idea: stage0::IDEA_THREADS,
-            crawl: stage0::crawl_threads,
-        },
-        Stage {
-            name: "stage1",
-            idea: stage1::IDEA,
-            crawl: stage1::crawl,
-        },
-        Stage {
-            name: "stage2",
-            idea: stage2::IDEA,
-            crawl: stage2::crawl,
-        },
-        Stage {
-            name: "stage3",
-            idea: stage3::IDEA,
-            crawl: stage3::crawl,
-        },
-        Stage {
-            name: "stage4",
-            idea: stage4::IDEA,
-            crawl: stage4::crawl,
-        },
-        Stage {
-            name: "stage5",
-            idea: stage5::IDEA,
-            crawl: stage5::crawl,
-        },
+        stage("stage0", stage0::IDEA, stage0::crawl),
+        stage(
+            "stage0 --threads",
+            stage0::IDEA_THREADS,
+            stage0::crawl_threads,
+        ),
+        stage("stage1", stage1::IDEA, stage1::crawl),
+        stage("stage2", stage2::IDEA, stage2::crawl),
+        stage("stage3", stage3::IDEA, stage3::crawl),
+        stage("stage4", stage4::IDEA, stage4::crawl),
+        stage("stage5", stage5::IDEA, stage5::crawl),
     ]
 }

@@ -16,14 +16,10 @@ const MAX_HEADERS: usize = 32;
 
 /// The page paths `/`, `/1`, …, `/{count-1}`.
 pub fn paths(count: usize) -> Vec<String> {
-    (0..count)
-        .map(|n| {
-            if n == 0 {
-                "/".to_string()
-            } else {
-                format!("/{n}")
-            }
-        })
+    let numbered = (1..count).map(|n| format!("/{n}"));
+    std::iter::once("/".to_string())
+        .chain(numbered)
+        .take(count)
         .collect()
 }
 
@@ -58,12 +54,8 @@ impl Reply {
     /// The answer to a client that did not send its whole request head within `timeout`.
     pub(super) fn timed_out(timeout: Duration) -> Reply {
         let detail = format!("no complete request head within {timeout:?}");
-        Reply::error(
-            format!("no request head in {timeout:?}"),
-            408,
-            &detail,
-            Duration::ZERO,
-        )
+        let request = format!("no request head in {timeout:?}");
+        Reply::error(request, 408, &detail, Duration::ZERO)
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
