@@ -29,8 +29,8 @@ pub(super) struct Reply {
     /// The request as the log shows it: `GET /3?delay_ms=50`.
     pub(super) request: String,
     pub(super) status: u16,
-    content_type: &'static str,
-    body: String,
+    /// What is wrong, for an error.
+    detail: String,
     /// A page, whose HTML is made only when it is sent: a client that waits an hour for it
     /// costs the site a few bytes meanwhile, not megabytes.
     page: Option<(Page, usize)>,
@@ -41,11 +41,11 @@ pub(super) struct Reply {
 
 impl Reply {
     fn error(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
+        let detail = detail.to_string();
         Reply {
             request,
             status,
-            content_type: "text/plain; charset=utf-8",
-            body: format!("{status} {}: {detail}\n", reason(status)),
+            detail,
             delay,
             ..Reply::default()
         }
@@ -59,22 +59,18 @@ impl Reply {
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
-        let body = match self.page {
-            Some((page, pages)) => page_html(page, pages),
-            None => self.body,
+        let (status, reason) = (self.status, reason(self.status));
+        let (kind, body) = match self.page {
+            Some((page, pages)) => ("html", page_html(page, pages)),
+            None => ("plain", format!("{status} {reason}: {}\n", self.detail)),
         };
         // A 405 must say which methods would have worked.
-        let allow = if self.status == 405 {
-            "Allow: GET, HEAD\r\n"
-        } else {
-            ""
-        };
+        let allow = (status == 405).then_some("Allow: GET, HEAD\r\n");
         let mut bytes = format!(
-            "HTTP/1.0 {} {}\r\nServer: looplab-site\r\n{allow}Content-Type: {}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
+            "HTTP/1.0 {status} {reason}\r\nServer: looplab-site\r\n{}\
+             Content-Type: text/{kind}; charset=utf-8\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            allow.unwrap_or_default(),
             body.len()
         )
         .into_bytes();
@@ -130,17 +126,17 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
 
     let mut delay = config.delay;
-    for pair in query.split('&') {
-        if let Some(value) = pair.strip_prefix("delay_ms=") {
-            match value.parse::<u64>().map(Duration::from_millis) {
-                Ok(ms) if ms <= MAX_DELAY => delay = ms,
-                _ => {
-                    let detail = format!(
-                        "delay_ms must be a whole number of milliseconds up to {}",
-                        MAX_DELAY.as_millis()
-                    );
-                    return Reply::error(request, 400, &detail, config.delay);
-                }
+    for value in query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("delay_ms="))
+    {
+        match value.parse().map(Duration::from_millis) {
+            Ok(ms) if ms <= MAX_DELAY => delay = ms,
+            _ => {
+                let most = MAX_DELAY.as_millis();
+                let detail =
+                    format!("delay_ms must be a whole number of milliseconds up to {most}");
+                return Reply::error(request, 400, &detail, config.delay);
             }
         }
     }
@@ -154,7 +150,6 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     Reply {
         request,
         status: 200,
-        content_type: "text/html; charset=utf-8",
         page: Some((page, config.pages)),
         delay,
         ..Reply::default()

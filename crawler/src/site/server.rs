@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use log::{debug, trace, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use super::accept::{ACCEPT_RETRY, AcceptFailures, accept_failed};
 use super::pages::{MAX_HEAD_BYTES, Reply, answer};
@@ -67,18 +67,6 @@ enum State {
         sent: usize,
         deadline: Instant,
     },
-}
-
-/// What the loop does with a connection after one step of it.
-enum Next {
-    /// Keep it until its next event.
-    Keep,
-    /// Its request is in: count it, and wake it at this time to answer.
-    AnswerAt(Instant),
-    /// The client closed its sending half while its answer waited: answer at once.
-    AnswerNow,
-    /// Close it; the text says why, for the log.
-    Close(String),
 }
 
 impl Server {
@@ -195,22 +183,12 @@ impl Server {
 
     /// A connection's socket is ready: take the step its state calls for.
     fn on_ready(&mut self, id: usize) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return; // already closed
-        };
-        let mut next = match conn.state {
-            State::Reading { .. } => conn.read_request(id, &self.config, &mut self.buf),
-            State::Writing { .. } => conn.write_response(id, self.poll.registry()),
-            State::Waiting { .. } => conn.read_while_waiting(&mut self.buf),
-        };
-        if let Next::AnswerAt(due) = next {
-            self.shared.requests.fetch_add(1, Ordering::SeqCst);
-            self.timers.push(Reverse((due, id)));
-            // The client may have left in the very read that completed its request: no new
-            // event would say so.
-            next = conn.read_while_waiting(&mut self.buf);
+        match self.conns.get(&id).map(|conn| &conn.state) {
+            Some(State::Reading { .. }) => self.read_request(id),
+            Some(State::Waiting { .. }) => self.read_while_waiting(id),
+            Some(State::Writing { .. }) => self.write_response(id),
+            None => {} // already closed
         }
-        self.then(id, next);
     }
 
     /// Fires every timer that is due: answers the waiting connections, answers `408` to those
@@ -262,17 +240,7 @@ impl Server {
             sent: 0,
             deadline,
         };
-        let next = conn.write_response(id, self.poll.registry());
-        self.then(id, next);
-    }
-
-    /// Carries out what a step of connection `id` decided.
-    fn then(&mut self, id: usize, next: Next) {
-        match next {
-            Next::Keep | Next::AnswerAt(_) => {}
-            Next::AnswerNow => self.answer(id),
-            Next::Close(why) => self.close(id, &why),
-        }
+        self.write_response(id);
     }
 
     /// Closes connection `id`. The open count goes down before the socket closes, so a client
@@ -295,37 +263,34 @@ impl Server {
                 .retain(|Reverse((_, id))| *id == LISTENER.0 || conns.contains_key(id));
         }
     }
-}
 
-impl Conn {
     /// Reads what the client sent until `WouldBlock`; once the head is complete, prepares the
-    /// answer and asks to be woken when it is due.
-    fn read_request(&mut self, id: usize, config: &SiteConfig, buf: &mut [u8]) -> Next {
-        let State::Reading { head, .. } = &mut self.state else {
-            return Next::Keep;
+    /// answer and sets a timer for when it is due.
+    fn read_request(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let State::Reading { head, .. } = &mut conn.state else {
+            return;
         };
         let reply = loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Next::Close("the client left before sending a request".into()),
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+            match conn.stream.read(&mut self.buf) {
+                Ok(0) => return self.close(id, "the client left before sending a request"),
+                Ok(n) => head.extend_from_slice(&self.buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Next::Close(format!("read failed: {e}")),
+                Err(e) => return self.close(id, &format!("read failed: {e}")),
             }
-            if let Some(reply) = answer(head, config) {
+            if let Some(reply) = answer(head, &self.config) {
                 break reply;
             }
         };
-        Next::AnswerAt(self.wait(id, reply))
-    }
-
-    /// The answer is decided: wait with it until it is due, and say when that is.
-    fn wait(&mut self, id: usize, reply: Reply) -> Instant {
-        self.request = format!("{} -> {}", reply.request, reply.status);
-        debug!(target: "site", "#{id} {}, answering in {:?}", self.request, reply.delay);
-        let due = Instant::now() + reply.delay;
-        self.state = State::Waiting { reply, due };
-        due
+        let due = conn.wait(id, reply);
+        self.shared.requests.fetch_add(1, Ordering::SeqCst);
+        self.timers.push(Reverse((due, id)));
+        // The client may have left in the very read that completed its request: no new event
+        // would say so.
+        self.read_while_waiting(id);
     }
 
     /// While the answer waits: reads until `WouldBlock` what the client sends (nothing, if it
@@ -335,46 +300,63 @@ impl Conn {
     /// half (`nc -N`, a fine HTTP/1.0 client) look the same. So the site answers at once,
     /// without the delay: the second gets its page, the first a reset that closes the
     /// connection; either way the descriptor is given back now, not in an hour.
-    fn read_while_waiting(&mut self, buf: &mut [u8]) -> Next {
+    fn read_while_waiting(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         let mut extra = 0;
         loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Next::AnswerNow,
+            match conn.stream.read(&mut self.buf) {
+                Ok(0) => return self.answer(id),
                 Ok(n) if extra + n > MAX_HEAD_BYTES => {
-                    return Next::Close("the client sent too much after its request".into());
+                    return self.close(id, "the client sent too much after its request");
                 }
                 Ok(n) => extra += n, // HTTP/1.0 has no second request: dropped
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Next::Close(format!("read failed: {e}")),
+                Err(e) => return self.close(id, &format!("read failed: {e}")),
             }
         }
     }
 
     /// Writes as much of the response as the socket takes. Writes can be short: then wait for
     /// "writable" and continue. Done means close, right here in the same step.
-    fn write_response(&mut self, id: usize, registry: &Registry) -> Next {
-        let State::Writing { response, sent, .. } = &mut self.state else {
-            return Next::Keep;
+    fn write_response(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let State::Writing { response, sent, .. } = &mut conn.state else {
+            return;
         };
         while *sent < response.len() {
-            match self.stream.write(&response[*sent..]) {
-                Ok(0) => return Next::Close("the socket took no bytes".into()),
+            match conn.stream.write(&response[*sent..]) {
+                Ok(0) => return self.close(id, "the socket took no bytes"),
                 Ok(n) => *sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace!(target: "site", "#{id} short write: {sent} of {} bytes; waiting for writable",
                         response.len());
-                    let writable =
-                        registry.reregister(&mut self.stream, Token(id), Interest::WRITABLE);
-                    return match writable {
-                        Ok(()) => Next::Keep,
-                        Err(e) => Next::Close(format!("cannot wait for writable: {e}")),
-                    };
+                    let registry = self.poll.registry();
+                    let writable = Interest::WRITABLE;
+                    if let Err(e) = registry.reregister(&mut conn.stream, Token(id), writable) {
+                        self.close(id, &format!("cannot wait for writable: {e}"));
+                    }
+                    return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Next::Close(format!("write failed: {e}")),
+                Err(e) => return self.close(id, &format!("write failed: {e}")),
             }
         }
-        Next::Close("answered".into())
+        self.close(id, "answered");
+    }
+}
+
+impl Conn {
+    /// The answer is decided: wait with it until it is due, and say when that is.
+    fn wait(&mut self, id: usize, reply: Reply) -> Instant {
+        self.request = format!("{} -> {}", reply.request, reply.status);
+        debug!(target: "site", "#{id} {}, answering in {:?}", self.request, reply.delay);
+        let due = Instant::now() + reply.delay;
+        self.state = State::Waiting { reply, due };
+        due
     }
 }
