@@ -44,10 +44,8 @@ pub fn request(url: &Url) -> Vec<u8> {
 /// bench's tokio crawler, which reads with `read_to_end`).
 pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::new();
-    match reader.feed(response)? {
-        Some(page) => Ok(page),
-        None => reader.end_of_stream(),
-    }
+    let page = reader.feed(response)?;
+    page.map_or_else(|| reader.end_of_stream(), Ok)
 }
 
 /// The parsed status line and headers, kept while the body arrives.

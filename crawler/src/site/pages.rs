@@ -126,10 +126,10 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
 
     let mut delay = config.delay;
-    for value in query
+    let delays = query
         .split('&')
-        .filter_map(|pair| pair.strip_prefix("delay_ms="))
-    {
+        .filter_map(|pair| pair.strip_prefix("delay_ms="));
+    for value in delays {
         match value.parse().map(Duration::from_millis) {
             Ok(ms) if ms <= MAX_DELAY => delay = ms,
             _ => {
@@ -158,17 +158,14 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
 
 /// `/` is the root; `/N` is page N for any whole number written without leading zeros.
 pub(super) fn parse_page(path: &str) -> Option<Page> {
-    if path == "/" {
-        return Some(Page::Root);
+    match path.strip_prefix('/')? {
+        "" => Some(Page::Root),
+        // Written as the number prints: no sign, no leading zeros.
+        digits => {
+            let n: u64 = digits.parse().ok()?;
+            (n.to_string() == digits).then_some(Page::Number(n))
+        }
     }
-    let digits = path.strip_prefix('/')?;
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    if !canonical {
-        return None;
-    }
-    digits.parse().ok().map(Page::Number)
 }
 
 /// The links on `page` when the graph covers `pages` pages. `/` links to `/1` … `/{pages-1}`;
