@@ -184,8 +184,7 @@ impl Server {
     /// A connection's socket is ready: take the step its state calls for.
     fn on_ready(&mut self, id: usize) {
         match self.conns.get(&id).map(|conn| &conn.state) {
-            Some(State::Reading { .. }) => self.read_request(id),
-            Some(State::Waiting { .. }) => self.read_while_waiting(id),
+            Some(State::Reading { .. } | State::Waiting { .. }) => self.read(id),
             Some(State::Writing { .. }) => self.write_response(id),
             None => {} // already closed
         }
@@ -264,57 +263,44 @@ impl Server {
         }
     }
 
-    /// Reads what the client sent until `WouldBlock`; once the head is complete, prepares the
-    /// answer and sets a timer for when it is due.
-    fn read_request(&mut self, id: usize) {
+    /// Reads what the client sends until `WouldBlock`: its request head, then, while its answer
+    /// waits, nothing if it behaves. Reading on notices at once that a client left — an error,
+    /// or the end of the stream — rather than when its answer is due, up to an hour later,
+    /// holding a descriptor meanwhile. The end of the stream is ambiguous: a client that left
+    /// and one that only closed its sending half (`nc -N`, a fine HTTP/1.0 client) look the
+    /// same. So the site answers at once, without the delay: the second gets its page, the
+    /// first a reset that closes the connection; either way the descriptor is given back now.
+    fn read(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let State::Reading { head, .. } = &mut conn.state else {
-            return;
-        };
-        let reply = loop {
-            match conn.stream.read(&mut self.buf) {
-                Ok(0) => return self.close(id, "the client left before sending a request"),
-                Ok(n) => head.extend_from_slice(&self.buf[..n]),
+        let mut extra = 0; // bytes after the request: HTTP/1.0 has no second one, so dropped
+        loop {
+            let n = match conn.stream.read(&mut self.buf) {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.close(id, &format!("read failed: {e}")),
-            }
-            if let Some(reply) = answer(head, &self.config) {
-                break reply;
-            }
-        };
-        let due = conn.wait(id, reply);
-        self.shared.requests.fetch_add(1, Ordering::SeqCst);
-        self.timers.push(Reverse((due, id)));
-        // The client may have left in the very read that completed its request: no new event
-        // would say so.
-        self.read_while_waiting(id);
-    }
-
-    /// While the answer waits: reads until `WouldBlock` what the client sends (nothing, if it
-    /// behaves), to notice at once that it left — an error, or the end of the stream — rather
-    /// than when the answer is due, up to an hour later, holding a descriptor meanwhile. The
-    /// end of the stream is ambiguous: a client that left and one that only closed its sending
-    /// half (`nc -N`, a fine HTTP/1.0 client) look the same. So the site answers at once,
-    /// without the delay: the second gets its page, the first a reset that closes the
-    /// connection; either way the descriptor is given back now, not in an hour.
-    fn read_while_waiting(&mut self, id: usize) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let mut extra = 0;
-        loop {
-            match conn.stream.read(&mut self.buf) {
-                Ok(0) => return self.answer(id),
-                Ok(n) if extra + n > MAX_HEAD_BYTES => {
+            };
+            match &mut conn.state {
+                State::Reading { .. } if n == 0 => {
+                    return self.close(id, "the client left before sending a request");
+                }
+                State::Reading { head, .. } => {
+                    head.extend_from_slice(&self.buf[..n]);
+                    // Once the answer waits, read on: the client may have left in the very
+                    // read that completed its request, and no new event would say so.
+                    if let Some(reply) = answer(head, &self.config) {
+                        let due = conn.wait(id, reply);
+                        self.shared.requests.fetch_add(1, Ordering::SeqCst);
+                        self.timers.push(Reverse((due, id)));
+                    }
+                }
+                _ if n == 0 => return self.answer(id),
+                _ if extra + n > MAX_HEAD_BYTES => {
                     return self.close(id, "the client sent too much after its request");
                 }
-                Ok(n) => extra += n, // HTTP/1.0 has no second request: dropped
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.close(id, &format!("read failed: {e}")),
+                _ => extra += n,
             }
         }
     }
