@@ -103,12 +103,8 @@ pub fn thread_budget() -> Option<u64> {
         let used = number_after("/proc/self/status", "VmSize:", 0).unwrap_or(0) * 1024;
         bytes.saturating_sub(used) * 3 / 4 / THREAD_RESERVE
     });
-    Some(
-        by_maps
-            .min(by_threads)
-            .min(by_processes)
-            .min(by_address_space),
-    )
+    let budgets = [by_maps, by_threads, by_processes, by_address_space];
+    budgets.into_iter().min()
 }
 
 /// The address space a thread reserves: std's default 2 MiB stack, and a signal stack with

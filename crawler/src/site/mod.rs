@@ -8,15 +8,12 @@
 //! fetches make it 10).
 //!
 //! The site must never be the bottleneck, so it holds thousands of slow connections at once on
-//! ONE background thread: a `mio` event loop, the same readiness idea stage 1 teaches, plus a
-//! heap of timers whose earliest deadline becomes the `poll` timeout. Read it in order: the
-//! public API (here), the event loop (`server.rs`), accepting and running out of descriptors
-//! (`accept.rs`), the pages and the link graph (`pages.rs`).
-//!
-//! Every connection walks the same three states: `Reading` its request head, `Waiting` for its
-//! timer, `Writing` the response; then the site closes it (HTTP/1.0). So that no client can
-//! hold a connection for long, one that is slow to send its head gets `408`, one that leaves
-//! while it waits is closed at once, and one slow to take its answer is dropped.
+//! ONE background thread: a `mio` event loop with timers, the same readiness idea stage 1
+//! teaches. Read it in order: the public API (here), the event loop (`server.rs`), accepting
+//! and running out of descriptors (`accept.rs`), the pages and the link graph (`pages.rs`).
+//! So that no client can hold a connection for long, one that is slow to send its request
+//! head gets `408`, one that leaves while it waits is closed at once, and one slow to take
+//! its answer is dropped.
 //!
 //! Every log line here names the target `"site"`: [`init_logging`](crate::cli::init_logging)
 //! leaves it out of `RUST_LOG=trace`, so a crawl's trace shows the crawler, not the site. Its
