@@ -44,18 +44,15 @@ pub fn request(url: &Url) -> Vec<u8> {
 /// bench's tokio crawler, which reads with `read_to_end`).
 pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::new();
-    match reader.feed(response)? {
-        Some(page) => Ok(page),
-        None => reader.end_of_stream(),
-    }
+    let page = reader.feed(response)?;
+    page.map_or_else(|| reader.end_of_stream(), Ok)
 }
 
 /// The parsed status line and headers, kept while the body arrives.
 #[derive(Debug)]
 struct Head {
-    status: u16,
-    reason: String,
-    headers: Vec<(String, String)>,
+    /// The page so far: its status and headers, its body still empty.
+    page: Page,
     /// Where the body starts in the buffer.
     body_start: usize,
     framing: Framing,
@@ -115,12 +112,10 @@ impl ResponseReader {
     }
 
     /// Room to read the next bytes into: the free end of the reader's own buffer, so that they
-    /// land where they stay and the caller keeps no buffer of its own across a wait. Say how
-    /// many bytes arrived with [`filled`](ResponseReader::filled). Before anything has
-    /// arrived the room is small — `FIRST_READ` bytes, all that a fetch waiting for its
-    /// server holds — then as large again as what has arrived; once the head has said how
-    /// long the body is, exactly the rest. Never more than one byte past the limit: a
-    /// response over it is caught. The room is zeroed only the first time it is lent.
+    /// land where they stay and the caller keeps no buffer of its own across a wait; say how
+    /// many arrived with [`filled`](ResponseReader::filled). The room is `FIRST_READ` bytes
+    /// at first, then as large again as what has arrived; once the head has said how long the
+    /// body is, exactly the rest; never more than one byte past the limit.
     pub fn spare(&mut self) -> &mut [u8] {
         let room = match &self.head {
             // At least one byte, so that a read can still see the end of the stream.
@@ -245,12 +240,7 @@ impl ResponseReader {
         body.drain(..head.body_start);
         body.shrink_to_fit();
         *self = ResponseReader::with_limit(self.limit);
-        Page {
-            status: head.status,
-            reason: head.reason,
-            headers: head.headers,
-            body,
-        }
+        Page { body, ..head.page }
     }
 }
 
@@ -301,10 +291,8 @@ impl HeadScan {
 /// Whether the head so far (`head`) can still become an HTTP response.
 fn check_start(head: &[u8]) -> Result<(), FetchError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::Response::new(&mut headers).parse(head) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(not_http(e, head)),
-    }
+    let parsed = httparse::Response::new(&mut headers).parse(head);
+    parsed.map(drop).map_err(|e| not_http(e, head))
 }
 
 fn not_http(e: httparse::Error, head: &[u8]) -> FetchError {
@@ -326,20 +314,20 @@ fn parse_head(head: &[u8], limit: usize) -> Result<Head, FetchError> {
         Ok(httparse::Status::Partial) => head.len(), // not reached: the scan saw its end
         Err(e) => return Err(not_http(e, head)),
     };
-    let status = response.code.unwrap_or_default();
-    let reason = response.reason.unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = response
-        .headers
-        .iter()
-        .map(|h| {
-            let value = String::from_utf8_lossy(h.value).trim().to_string();
-            (h.name.to_ascii_lowercase(), value)
-        })
-        .collect();
-    let framing = match status {
+    let header = |h: &httparse::Header| {
+        let value = String::from_utf8_lossy(h.value).trim().to_string();
+        (h.name.to_ascii_lowercase(), value)
+    };
+    let page = Page {
+        status: response.code.unwrap_or_default(),
+        reason: response.reason.unwrap_or_default().to_string(),
+        headers: response.headers.iter().map(header).collect(),
+        body: Vec::new(),
+    };
+    let framing = match page.status {
         // No body, whatever the headers say (RFC 9112 §6.3): the response ends with its head.
         204 | 304 => Framing::Length(0),
-        _ => framing(&headers)?,
+        _ => framing(&page.headers)?,
     };
     if let Framing::Length(length) = framing {
         if body_start.saturating_add(length) > limit {
@@ -347,9 +335,7 @@ fn parse_head(head: &[u8], limit: usize) -> Result<Head, FetchError> {
         }
     }
     Ok(Head {
-        status,
-        reason,
-        headers,
+        page,
         body_start,
         framing,
     })

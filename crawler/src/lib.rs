@@ -1,20 +1,7 @@
-//! The crawler: the same fetch of `/`, `/1` … `/9` on every stage of the runtime, and the
-//! plumbing every stage shares, written once.
-//!
-//! | module | what |
-//! |---|---|
-//! | [`stage0`] | blocking: one after another, or one OS thread per URL |
-//! | [`stage1`] | readiness + callbacks on a `mio` loop |
-//! | [`stage2`] | a Future + Task step driver; `fetch` is one hand-written state machine |
-//! | [`stage3`] | `connect`, `read`, `read_all` as sub-coroutines the fetch delegates to (`yield from`) |
-//! | [`stage4`] | `async fn fetch` on a hand-built reactor and executor (std `Future` + `Waker`) |
-//! | [`stage5`] | the full crawler: a queue and workers, links, redirects, retries, timeouts |
-//! | [`url`], [`http`], [`fetch`] | parsing URLs and responses; what one fetch produces |
-//! | [`links`] | the links of a page, read as a browser reads them (stage 5) |
-//! | [`report`] | the per-URL timeline and the summary every example prints |
-//! | [`site`] | the built-in local site the crawls run against |
-//! | [`cli`] | the command line every example shares |
-//! | [`limits`] | the process's real limits (descriptors, threads), read from `/proc` |
+//! The crawler: the same fetch of `/`, `/1` … `/9` on every stage of the runtime
+//! (`stage0` … `stage5`, in workshop order), and the plumbing every stage shares, written
+//! once: URLs, HTTP, the links of a page, what a fetch produces, the report, the local site,
+//! the command line and the process's limits. Each module's own summary says what it holds.
 #![forbid(unsafe_code)]
 
 pub mod cli;

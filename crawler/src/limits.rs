@@ -16,26 +16,21 @@ pub fn open_files() -> Option<u64> {
     limit("Max open files", 0)
 }
 
-/// The hard limit on open file descriptors: as far as `ulimit -n` can raise the soft one
-/// without root (`None` for "unlimited" or when unknown).
-pub fn open_files_hard() -> Option<u64> {
-    limit("Max open files", 1)
-}
-
 /// How many file descriptors this process has open now, if known.
-pub fn open_now() -> Option<u64> {
+fn open_now() -> Option<u64> {
     Some(fs::read_dir("/proc/self/fd").ok()?.count() as u64)
 }
 
 /// Whether `need` more descriptors fit: the soft limit, less those open now and
-/// [`SPARE_FILES`]. `Err` says how many do fit and how to raise the limit. When the limits
-/// are unknown (not Linux) everything fits: nothing is checked.
+/// [`SPARE_FILES`]. `Err` says how many do fit and how to raise the limit (as far as the hard
+/// limit allows without root). When the limits are unknown (not Linux) everything fits:
+/// nothing is checked.
 pub fn files_fit(need: u64) -> Result<(), Shortfall> {
     let (Some(soft), Some(open)) = (open_files(), open_now()) else {
         return Ok(());
     };
     let left = soft.saturating_sub(open + SPARE_FILES);
-    shortfall(need, left, soft, open_files_hard()).map_or(Ok(()), Err)
+    shortfall(need, left, soft, limit("Max open files", 1)).map_or(Ok(()), Err)
 }
 
 /// Too few descriptors: how many fit, and what the soft limit would have to be.
@@ -105,31 +100,16 @@ pub fn thread_budget() -> Option<u64> {
     let by_threads = read_number("/proc/sys/kernel/threads-max").map_or(u64::MAX, |n| n / 2);
     let by_processes = limit("Max processes", 0).map_or(u64::MAX, |n| n / 2);
     let by_address_space = limit("Max address space", 0).map_or(u64::MAX, |bytes| {
-        let used = status_kib("VmSize").unwrap_or(0) * 1024;
+        let used = number_after("/proc/self/status", "VmSize:", 0).unwrap_or(0) * 1024;
         bytes.saturating_sub(used) * 3 / 4 / THREAD_RESERVE
     });
-    Some(
-        by_maps
-            .min(by_threads)
-            .min(by_processes)
-            .min(by_address_space),
-    )
+    let budgets = [by_maps, by_threads, by_processes, by_address_space];
+    budgets.into_iter().min()
 }
 
 /// The address space a thread reserves: std's default 2 MiB stack, and a signal stack with
 /// its guard page, generously.
 const THREAD_RESERVE: u64 = (2 << 20) + (128 << 10);
-
-/// A `kB` figure of this process from `/proc/self/status`, e.g. `VmSize`.
-fn status_kib(field: &str) -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with(field))?;
-    line[field.len() + 1..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
 
 /// The longest link stage 5 follows, in bytes. A page can link to longer and longer URLs
 /// without end (`/a/`, `/a/a/`, …); a browser gives up around here too.
@@ -162,13 +142,14 @@ impl LeftOut {
 /// A limit from `/proc/self/limits`, column 0 the soft one, 1 the hard one (`None` for
 /// "unlimited" or when unknown).
 fn limit(name: &str, column: usize) -> Option<u64> {
-    let limits = fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|line| line.starts_with(name))?;
-    line[name.len()..]
-        .split_whitespace()
-        .nth(column)?
-        .parse()
-        .ok()
+    number_after("/proc/self/limits", name, column)
+}
+
+/// The `nth` word after `name` on the line of file `path` that starts with it, as a number.
+fn number_after(path: &str, name: &str, nth: usize) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|line| line.starts_with(name))?;
+    line[name.len()..].split_whitespace().nth(nth)?.parse().ok()
 }
 
 fn read_number(path: &str) -> Option<u64> {
@@ -187,7 +168,7 @@ mod tests {
         let files = open_files().expect("Max open files");
         assert!(files > 0);
         assert!(open_now().unwrap() < files);
-        assert!(open_files_hard().is_none_or(|hard| hard >= files));
+        assert!(limit("Max open files", 1).is_none_or(|hard| hard >= files));
         assert_eq!(files_fit(0), Ok(()));
         let too_many = files_fit(files * 3).unwrap_err();
         assert_eq!(too_many.soft, files);

@@ -7,32 +7,12 @@ use crate::fetch::FetchError;
 /// Where the decoder is in the body.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Chunked {
-    /// In a chunk-size line's hex digits; `digits` once there is one.
-    Size {
-        size: u64,
-        digits: bool,
-    },
-    /// After the digits: spaces, then an extension (`;name=value`, ignored) if `ext`.
-    AfterSize {
-        size: u64,
-        ext: bool,
-    },
-    /// The size line's CR is in; its LF must follow.
-    SizeLf {
-        size: u64,
-    },
-    /// In a chunk's data.
-    Data {
-        left: u64,
-    },
-    /// After a chunk's data, the CRLF that ends it; `cr` once its CR is in.
-    DataEnd {
-        cr: bool,
-    },
-    /// In the trailer lines after the last chunk; `empty` while this line is.
-    Trailer {
-        empty: bool,
-    },
+    Size { size: u64, digits: bool }, // in a size line's hex digits; `digits` once there is one
+    AfterSize { size: u64, ext: bool }, // spaces, then an extension (ignored) if `ext`
+    SizeLf { size: u64 },             // the size line's CR is in; its LF must follow
+    Data { left: u64 },               // in a chunk's data
+    DataEnd { cr: bool },             // the CRLF after the data; `cr` once its CR is in
+    Trailer { empty: bool },          // in the trailers; `empty` while this line is
     Done,
 }
 

@@ -1,6 +1,7 @@
 //! Accepting connections: the listening socket, and what the site does when `accept` fails —
 //! most likely because it is out of file descriptors, its budget. It keeps serving the
-//! connections it holds, which give their descriptors back within a bound, and retries on a
+//! connections it holds, each of which gives its descriptor back within a bound (its head
+//! timeout, its delay — cut short if the client leaves —, its send timeout), and retries on a
 //! timer; it says so once when the failures start and once when they end.
 
 use std::io;
@@ -47,16 +48,14 @@ pub(super) fn accept_failed(e: &io::Error, open: usize) -> String {
     }
 }
 
-/// A run of failed `accept`s — an episode — as the loop sees it: from the first failure until
-/// the loop has accepted every waiting connection again (the successes between failures do not
-/// end it). Out of file descriptors, a site retries 100 times a second, and every new
-/// connection fires the listener once more: this says when to log (at the start and at the end
-/// of an episode, not on every try) and keeps a single retry timer pending.
+/// A run of failed `accept`s — an episode — from the first failure until the loop has accepted
+/// every waiting connection again. Out of file descriptors, a site retries 100 times a second
+/// and every new connection fires the listener once more: this says when to log (at the start
+/// and the end of an episode, not on every try) and keeps a single retry timer pending.
 #[derive(Debug, Default)]
 pub(super) struct AcceptFailures {
-    /// When the episode's first `accept` failed; `None` while accepting works.
+    /// When the episode's first `accept` failed, and how many have; `None` while accepting works.
     since: Option<Instant>,
-    /// How many `accept`s failed in this episode.
     tries: usize,
     /// Whether a retry timer is set and has not fired yet.
     retry_set: bool,
@@ -74,7 +73,7 @@ impl AcceptFailures {
     }
 
     /// `accept` found nobody left waiting at `now`. If that ends an episode: how long it
-    /// lasted and how many tries failed, to say so once.
+    /// lasted and how many tries failed.
     pub(super) fn caught_up(&mut self, now: Instant) -> Option<(Duration, usize)> {
         let since = self.since.take()?;
         let tries = std::mem::take(&mut self.tries);

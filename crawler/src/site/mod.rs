@@ -1,36 +1,23 @@
 //! The local site: a small HTTP/1.0 server that every stage crawls by default.
 //!
 //! It serves `/` and `/1`, `/2`, … — small HTML pages linked together — and answers each request
-//! only after a delay (200 ms by default), like a slow server far away. It counts the requests
-//! it received and the connections it holds open, and remembers the peak: that peak is how the
-//! tests prove a crawler fetched concurrently without timing anything. A blocking crawler makes
-//! the peak 1; ten concurrent fetches make it 10.
+//! only after a delay (200 ms by default, or the request's own `?delay_ms=N`, so a demo can make
+//! answers arrive out of order), like a slow server far away. It counts the connections it
+//! holds open and remembers the peak: that is how the tests prove a crawler fetched
+//! concurrently without timing anything (a blocking crawler makes the peak 1, ten concurrent
+//! fetches make it 10).
 //!
 //! The site must never be the bottleneck, so it holds thousands of slow connections at once on
-//! ONE background thread: a `mio` event loop, the same readiness idea stage 1 teaches, plus a
-//! heap of timers whose earliest deadline becomes the `poll` timeout. It is plumbing, not a
-//! lesson, but it is written to be read top to bottom, one file after the other:
+//! ONE background thread: a `mio` event loop with timers, the same readiness idea stage 1
+//! teaches. Read it in order: the public API (here), the event loop (`server.rs`), accepting
+//! and running out of descriptors (`accept.rs`), the pages and the link graph (`pages.rs`).
+//! So that no client can hold a connection for long, one that is slow to send its request
+//! head gets `408`, one that leaves while it waits is closed at once, and one slow to take
+//! its answer is dropped.
 //!
-//! 1. the public API, here: [`SiteConfig`], [`Site`], [`paths`];
-//! 2. the event loop (`Server`, in `server.rs`): accept, read the request head, wait, write,
-//!    close;
-//! 3. accepting, and running out of descriptors (`accept.rs`);
-//! 4. the pages (`pages.rs`): which request gets which answer, and the link graph.
-//!
-//! Every connection walks the same three states: `Reading` its request head, `Waiting` for its
-//! timer, `Writing` the response; then the site closes it (HTTP/1.0, `Connection: close`).
-//! A per-request `?delay_ms=N` overrides the delay, so a demo can make answers arrive out of
-//! order: `/3?delay_ms=50`. `HEAD` gets the head `GET` would get; other methods get `405`. A
-//! client that has not sent its whole request head within [`SiteConfig::head_timeout`] (10 s)
-//! gets `408` instead, so an idle or trickling client cannot hold a connection for long. A
-//! client that leaves while it waits for its answer is closed at once, and one that does not
-//! take its answer within [`SiteConfig::send_timeout`] (10 s) is dropped.
-//!
-//! Every log line, in every file here, names the target `"site"` rather than its module path:
-//! [`init_logging`](crate::cli::init_logging) leaves that target out of `RUST_LOG=trace`, so
-//! a crawl's trace shows the crawler, not the site it runs against. Its warnings still show;
-//! running out of file descriptors is one, said once when `accept` starts failing and once
-//! when it works again.
+//! Every log line here names the target `"site"`: [`init_logging`](crate::cli::init_logging)
+//! leaves it out of `RUST_LOG=trace`, so a crawl's trace shows the crawler, not the site. Its
+//! warnings still show, such as running out of file descriptors.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -57,16 +44,6 @@ pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
 /// longest [`SiteConfig::head_timeout`] and [`SiteConfig::send_timeout`].
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 
-/// How long a client may take to send its request head when nothing else is configured.
-pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a client may take to take its whole answer when nothing else is configured.
-pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-// ---------------------------------------------------------------------------------------------
-// The public API
-// ---------------------------------------------------------------------------------------------
-
 /// How to run the site.
 #[derive(Clone, Debug)]
 pub struct SiteConfig {
@@ -77,12 +54,12 @@ pub struct SiteConfig {
     /// How many pages the link graph covers: `/` and `/1` … `/{pages-1}`.
     pub pages: usize,
     /// How long a client may take, from the moment it is accepted, to send its whole request
-    /// head (capped at [`MAX_DELAY`]). A client still sending then — idle, or trickling one
-    /// header line at a time — gets `408 Request Timeout` and is closed.
+    /// head (10 s by default, capped at [`MAX_DELAY`]). A client still sending then — idle,
+    /// or trickling one header line at a time — gets `408 Request Timeout` and is closed.
     pub head_timeout: Duration,
     /// How long a client may take, from the moment its answer is due, to take all of it
-    /// (capped at [`MAX_DELAY`]). A client that stops reading is closed then, and its answer
-    /// freed.
+    /// (10 s by default, capped at [`MAX_DELAY`]). A client that stops reading is closed
+    /// then, and its answer freed.
     pub send_timeout: Duration,
 }
 
@@ -92,8 +69,8 @@ impl Default for SiteConfig {
             port: 0,
             delay: DEFAULT_DELAY,
             pages: 10,
-            head_timeout: DEFAULT_HEAD_TIMEOUT,
-            send_timeout: DEFAULT_SEND_TIMEOUT,
+            head_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -206,12 +183,13 @@ impl Site {
             .store(self.shared.open.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
-    /// Stops the site: closes every connection and the listener, and joins the thread.
-    pub fn stop(mut self) {
-        self.shut_down();
-    }
+    /// Stops the site: closes every connection and the listener, and joins the thread (which
+    /// is what dropping it does).
+    pub fn stop(self) {}
+}
 
-    fn shut_down(&mut self) {
+impl Drop for Site {
+    fn drop(&mut self) {
         let Some(thread) = self.thread.take() else {
             return;
         };
@@ -222,12 +200,6 @@ impl Site {
         if thread.join().is_err() {
             error!(target: "site", "the site's thread panicked");
         }
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        self.shut_down();
     }
 }
 

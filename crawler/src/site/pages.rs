@@ -16,14 +16,10 @@ const MAX_HEADERS: usize = 32;
 
 /// The page paths `/`, `/1`, …, `/{count-1}`.
 pub fn paths(count: usize) -> Vec<String> {
-    (0..count)
-        .map(|n| {
-            if n == 0 {
-                "/".to_string()
-            } else {
-                format!("/{n}")
-            }
-        })
+    let numbered = (1..count).map(|n| format!("/{n}"));
+    std::iter::once("/".to_string())
+        .chain(numbered)
+        .take(count)
         .collect()
 }
 
@@ -33,8 +29,8 @@ pub(super) struct Reply {
     /// The request as the log shows it: `GET /3?delay_ms=50`.
     pub(super) request: String,
     pub(super) status: u16,
-    content_type: &'static str,
-    body: String,
+    /// What is wrong, for an error.
+    detail: String,
     /// A page, whose HTML is made only when it is sent: a client that waits an hour for it
     /// costs the site a few bytes meanwhile, not megabytes.
     page: Option<(Page, usize)>,
@@ -45,11 +41,11 @@ pub(super) struct Reply {
 
 impl Reply {
     fn error(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
+        let detail = detail.to_string();
         Reply {
             request,
             status,
-            content_type: "text/plain; charset=utf-8",
-            body: format!("{status} {}: {detail}\n", reason(status)),
+            detail,
             delay,
             ..Reply::default()
         }
@@ -58,31 +54,23 @@ impl Reply {
     /// The answer to a client that did not send its whole request head within `timeout`.
     pub(super) fn timed_out(timeout: Duration) -> Reply {
         let detail = format!("no complete request head within {timeout:?}");
-        Reply::error(
-            format!("no request head in {timeout:?}"),
-            408,
-            &detail,
-            Duration::ZERO,
-        )
+        let request = format!("no request head in {timeout:?}");
+        Reply::error(request, 408, &detail, Duration::ZERO)
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
-        let body = match self.page {
-            Some((page, pages)) => page_html(page, pages),
-            None => self.body,
+        let (status, reason) = (self.status, reason(self.status));
+        let (kind, body) = match self.page {
+            Some((page, pages)) => ("html", page_html(page, pages)),
+            None => ("plain", format!("{status} {reason}: {}\n", self.detail)),
         };
         // A 405 must say which methods would have worked.
-        let allow = if self.status == 405 {
-            "Allow: GET, HEAD\r\n"
-        } else {
-            ""
-        };
+        let allow = (status == 405).then_some("Allow: GET, HEAD\r\n");
         let mut bytes = format!(
-            "HTTP/1.0 {} {}\r\nServer: looplab-site\r\n{allow}Content-Type: {}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
+            "HTTP/1.0 {status} {reason}\r\nServer: looplab-site\r\n{}\
+             Content-Type: text/{kind}; charset=utf-8\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            allow.unwrap_or_default(),
             body.len()
         )
         .into_bytes();
@@ -138,17 +126,17 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
 
     let mut delay = config.delay;
-    for pair in query.split('&') {
-        if let Some(value) = pair.strip_prefix("delay_ms=") {
-            match value.parse::<u64>().map(Duration::from_millis) {
-                Ok(ms) if ms <= MAX_DELAY => delay = ms,
-                _ => {
-                    let detail = format!(
-                        "delay_ms must be a whole number of milliseconds up to {}",
-                        MAX_DELAY.as_millis()
-                    );
-                    return Reply::error(request, 400, &detail, config.delay);
-                }
+    let delays = query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("delay_ms="));
+    for value in delays {
+        match value.parse().map(Duration::from_millis) {
+            Ok(ms) if ms <= MAX_DELAY => delay = ms,
+            _ => {
+                let most = MAX_DELAY.as_millis();
+                let detail =
+                    format!("delay_ms must be a whole number of milliseconds up to {most}");
+                return Reply::error(request, 400, &detail, config.delay);
             }
         }
     }
@@ -162,7 +150,6 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     Reply {
         request,
         status: 200,
-        content_type: "text/html; charset=utf-8",
         page: Some((page, config.pages)),
         delay,
         ..Reply::default()
@@ -171,17 +158,14 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
 
 /// `/` is the root; `/N` is page N for any whole number written without leading zeros.
 pub(super) fn parse_page(path: &str) -> Option<Page> {
-    if path == "/" {
-        return Some(Page::Root);
+    match path.strip_prefix('/')? {
+        "" => Some(Page::Root),
+        // Written as the number prints: no sign, no leading zeros.
+        digits => {
+            let n: u64 = digits.parse().ok()?;
+            (n.to_string() == digits).then_some(Page::Number(n))
+        }
     }
-    let digits = path.strip_prefix('/')?;
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    if !canonical {
-        return None;
-    }
-    digits.parse().ok().map(Page::Number)
 }
 
 /// The links on `page` when the graph covers `pages` pages. `/` links to `/1` … `/{pages-1}`;

@@ -11,11 +11,11 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::{debug, trace, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use super::accept::{ACCEPT_RETRY, AcceptFailures, accept_failed};
 use super::pages::{MAX_HEAD_BYTES, Reply, answer};
@@ -37,8 +37,8 @@ pub(super) struct Server {
     /// for a connection that is already gone finds nothing here and is ignored.
     conns: HashMap<usize, Conn>,
     /// Timers, earliest first: (when, token). A due `LISTENER` means "try accepting again". A
-    /// due connection token means "your time is up" — for its request head, or its delay —
-    /// and the connection's state says which; a timer it has outlived is ignored.
+    /// due connection token means "your time is up" — for its request head, its delay, or its
+    /// answer — and the connection's state says which; a timer it has outlived is ignored.
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Failed `accept`s, so the log tells of a run of them once rather than every 10 ms.
     accept_failures: AcceptFailures,
@@ -50,7 +50,6 @@ pub(super) struct Server {
 /// One connection and where it is in its life.
 struct Conn {
     stream: TcpStream,
-    token: Token,
     /// The request and its status, for the log: `GET /3 -> 200`.
     request: String,
     state: State,
@@ -59,8 +58,7 @@ struct Conn {
 enum State {
     /// Collecting the request head, which must be complete by `deadline` (a timer is set).
     Reading { head: Vec<u8>, deadline: Instant },
-    /// The answer is decided (its bytes are made when it is due); a timer will wake the
-    /// connection then.
+    /// The answer is decided (its bytes are made when it is due, when a timer wakes it).
     Waiting { reply: Reply, due: Instant },
     /// Sending the response, which must be out by `deadline` (a timer is set); `sent` bytes
     /// are already out.
@@ -71,21 +69,8 @@ enum State {
     },
 }
 
-/// What the loop does with a connection after one step of it.
-enum Next {
-    /// Keep it until its next event.
-    Keep,
-    /// Its request is in: count it, and wake it at this time to answer.
-    AnswerAt(Instant),
-    /// The client closed its sending half while its answer waited: answer at once.
-    AnswerNow,
-    /// Close it; the text says why, for the log.
-    Close(String),
-}
-
 impl Server {
-    /// The loop, ready to run: `poll` already watches `listener`. Built here rather than in
-    /// `Site::start_on` so that the connection table and the timers stay the loop's own.
+    /// The loop, ready to run: `poll` already watches `listener`.
     pub(super) fn new(
         poll: Poll,
         listener: TcpListener,
@@ -110,37 +95,30 @@ impl Server {
     pub(super) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.time_to_next_timer();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            let next_timer = self.timers.peek().map(|Reverse((due, _))| *due);
+            let timeout = next_timer.map(|due| due.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => result?,
             }
             trace!(target: "site", "tick: {} events, {} open, {} timers (slept at most {timeout:?})",
                 events.iter().count(), self.conns.len(), self.timers.len());
-
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => {
-                        if self.shared.stop.load(Ordering::SeqCst) {
-                            self.close_all();
-                            return Ok(());
+                    WAKER if self.shared.stop.load(Ordering::SeqCst) => {
+                        let ids: Vec<usize> = self.conns.keys().copied().collect();
+                        for id in ids {
+                            self.close(id, "the site is stopping");
                         }
+                        return Ok(());
                     }
+                    WAKER => {}
                     Token(id) => self.on_ready(id),
                 }
             }
             self.fire_due_timers();
         }
-    }
-
-    /// How long `poll` may sleep: until the earliest timer, or forever if there is none.
-    fn time_to_next_timer(&self) -> Option<Duration> {
-        self.timers
-            .peek()
-            .map(|Reverse((due, _))| due.saturating_duration_since(Instant::now()))
     }
 
     /// Accepts every pending connection. mio is edge-triggered: the listener reports
@@ -149,31 +127,27 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
-                    let token = Token(self.next_id);
+                    let id = self.next_id;
                     self.next_id += 1;
-                    if let Err(e) =
-                        self.poll
-                            .registry()
-                            .register(&mut stream, token, Interest::READABLE)
-                    {
-                        warn!(target: "site", "#{} from {peer}: cannot register: {e}", token.0);
+                    let registry = self.poll.registry();
+                    if let Err(e) = registry.register(&mut stream, Token(id), Interest::READABLE) {
+                        warn!(target: "site", "#{id} from {peer}: cannot register: {e}");
                         continue; // dropping `stream` closes it
                     }
                     let open = self.shared.open.fetch_add(1, Ordering::SeqCst) + 1;
                     self.shared.peak.fetch_max(open, Ordering::SeqCst);
-                    debug!(target: "site", "#{} accepted from {peer} ({open} open)", token.0);
+                    debug!(target: "site", "#{id} accepted from {peer} ({open} open)");
                     let deadline = Instant::now() + self.config.head_timeout;
+                    let request = "no request yet".to_string();
+                    let head = Vec::new();
+                    let state = State::Reading { head, deadline };
                     let conn = Conn {
                         stream,
-                        token,
-                        request: "no request yet".to_string(),
-                        state: State::Reading {
-                            head: Vec::new(),
-                            deadline,
-                        },
+                        request,
+                        state,
                     };
-                    self.conns.insert(token.0, conn);
-                    self.timers.push(Reverse((deadline, token.0)));
+                    self.conns.insert(id, conn);
+                    self.timers.push(Reverse((deadline, id)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Nobody left waiting: if `accept` was failing, the site has caught up.
@@ -189,15 +163,9 @@ impl Server {
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) => {
-                    // Most likely out of file descriptors: they are the site's budget, and
-                    // it is spent. It keeps serving the connections it holds, each of which
-                    // gives its descriptor back within a bound: `head_timeout` to send its
-                    // head, its delay (cut short if the client leaves), `send_timeout` to
-                    // take its answer. (A client that waits an hour for `?delay_ms=3600000`
-                    // on purpose holds its descriptor that long; `ulimit -n` is the knob.)
-                    // The new connections wait in the backlog, but no new "readable" edge
-                    // will come for them: retry on a timer — one at a time, though every new
-                    // connection fires the listener again.
+                    // Most likely out of file descriptors (`accept.rs`). The connections
+                    // waiting in the backlog will fire no new "readable" edge: retry on a
+                    // timer — one at a time, though every new connection fires the listener.
                     let now = Instant::now();
                     if self.accept_failures.failed(now) {
                         warn!(target: "site", "{}", accept_failed(&e, self.conns.len()));
@@ -215,15 +183,11 @@ impl Server {
 
     /// A connection's socket is ready: take the step its state calls for.
     fn on_ready(&mut self, id: usize) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return; // already closed
-        };
-        let next = match conn.state {
-            State::Reading { .. } => conn.read_request(&self.config, &mut self.buf),
-            State::Writing { .. } => conn.write_response(self.poll.registry()),
-            State::Waiting { .. } => conn.read_while_waiting(&mut self.buf),
-        };
-        self.then(id, next);
+        match self.conns.get(&id).map(|conn| &conn.state) {
+            Some(State::Reading { .. } | State::Waiting { .. }) => self.read(id),
+            Some(State::Writing { .. }) => self.write_response(id),
+            None => {} // already closed
+        }
     }
 
     /// Fires every timer that is due: answers the waiting connections, answers `408` to those
@@ -244,30 +208,30 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue; // the connection is gone: a stale timer
             };
-            let response = match &mut conn.state {
+            match &conn.state {
                 State::Reading { deadline, .. } if *deadline <= now => {
-                    let reply = Reply::timed_out(self.config.head_timeout);
-                    conn.request = format!("{} -> {}", reply.request, reply.status);
-                    debug!(target: "site", "#{id} {}", conn.request);
-                    reply.into_bytes()
+                    conn.wait(id, Reply::timed_out(self.config.head_timeout));
+                    self.answer(id);
                 }
-                State::Waiting { reply, due } if *due <= now => std::mem::take(reply).into_bytes(),
+                State::Waiting { due, .. } if *due <= now => self.answer(id),
                 State::Writing { deadline, .. } if *deadline <= now => {
                     let why = format!("not all taken in {:?}", self.config.send_timeout);
                     self.close(id, &why);
-                    continue;
                 }
-                _ => continue, // a timer the connection has outlived
-            };
-            self.send(id, response);
+                _ => {} // a timer the connection has outlived
+            }
         }
     }
 
-    /// Starts sending `response` on connection `id`, under the send deadline.
-    fn send(&mut self, id: usize, response: Vec<u8>) {
+    /// Starts sending the answer connection `id` waits with, under the send deadline.
+    fn answer(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        let State::Waiting { reply, .. } = &mut conn.state else {
+            return;
+        };
+        let response = std::mem::take(reply).into_bytes();
         let deadline = Instant::now() + self.config.send_timeout;
         self.timers.push(Reverse((deadline, id)));
         conn.state = State::Writing {
@@ -275,36 +239,7 @@ impl Server {
             sent: 0,
             deadline,
         };
-        let next = conn.write_response(self.poll.registry());
-        self.then(id, next);
-    }
-
-    /// Carries out what a step of connection `id` decided.
-    fn then(&mut self, id: usize, next: Next) {
-        match next {
-            Next::Keep => {}
-            Next::AnswerAt(due) => {
-                self.shared.requests.fetch_add(1, Ordering::SeqCst);
-                self.timers.push(Reverse((due, id)));
-                // The client may have left in the very read that completed its request: no
-                // new event would say so.
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    let next = conn.read_while_waiting(&mut self.buf);
-                    self.then(id, next);
-                }
-            }
-            Next::AnswerNow => {
-                let Some(conn) = self.conns.get_mut(&id) else {
-                    return;
-                };
-                let State::Waiting { reply, .. } = &mut conn.state else {
-                    return;
-                };
-                let response = std::mem::take(reply).into_bytes();
-                self.send(id, response);
-            }
-            Next::Close(why) => self.close(id, &why),
-        }
+        self.write_response(id);
     }
 
     /// Closes connection `id`. The open count goes down before the socket closes, so a client
@@ -328,90 +263,86 @@ impl Server {
         }
     }
 
-    fn close_all(&mut self) {
-        let ids: Vec<usize> = self.conns.keys().copied().collect();
-        for id in ids {
-            self.close(id, "the site is stopping");
-        }
-    }
-}
-
-impl Conn {
-    /// Reads what the client sent until `WouldBlock`; once the head is complete, prepares the
-    /// answer and asks to be woken when it is due.
-    fn read_request(&mut self, config: &SiteConfig, buf: &mut [u8]) -> Next {
-        let State::Reading { head, .. } = &mut self.state else {
-            return Next::Keep;
+    /// Reads what the client sends until `WouldBlock`: its request head, then, while its answer
+    /// waits, nothing if it behaves. Reading on notices at once that a client left — an error,
+    /// or the end of the stream — rather than when its answer is due, up to an hour later,
+    /// holding a descriptor meanwhile. The end of the stream is ambiguous: a client that left
+    /// and one that only closed its sending half (`nc -N`, a fine HTTP/1.0 client) look the
+    /// same. So the site answers at once, without the delay: the second gets its page, the
+    /// first a reset that closes the connection; either way the descriptor is given back now.
+    fn read(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
         };
-        let reply = loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Next::Close("the client left before sending a request".into()),
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Next::Close(format!("read failed: {e}")),
-            }
-            if let Some(reply) = answer(head, config) {
-                break reply;
-            }
-        };
-        self.request = format!("{} -> {}", reply.request, reply.status);
-        let delay = reply.delay;
-        debug!(target: "site", "#{} {}, answering in {delay:?}", self.token.0, self.request);
-        let due = Instant::now() + delay;
-        self.state = State::Waiting { reply, due };
-        Next::AnswerAt(due)
-    }
-
-    /// While the answer waits: reads until `WouldBlock` what the client sends (nothing, if it
-    /// behaves), to notice at once that it left — an error, or the end of the stream — rather
-    /// than when the answer is due, up to an hour later, holding a descriptor meanwhile. The
-    /// end of the stream is ambiguous: a client that left and one that only closed its sending
-    /// half (`nc -N`, a fine HTTP/1.0 client) look the same. So the site answers at once,
-    /// without the delay: the second gets its page, the first a reset that closes the
-    /// connection; either way the descriptor is given back now, not in an hour.
-    fn read_while_waiting(&mut self, buf: &mut [u8]) -> Next {
-        let mut extra = 0;
+        let mut extra = 0; // bytes after the request: HTTP/1.0 has no second one, so dropped
         loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Next::AnswerNow,
-                Ok(n) if extra + n > MAX_HEAD_BYTES => {
-                    return Next::Close("the client sent too much after its request".into());
+            let n = match conn.stream.read(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.close(id, &format!("read failed: {e}")),
+            };
+            match &mut conn.state {
+                State::Reading { .. } if n == 0 => {
+                    return self.close(id, "the client left before sending a request");
                 }
-                Ok(n) => extra += n, // HTTP/1.0 has no second request: dropped
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Next::Close(format!("read failed: {e}")),
+                State::Reading { head, .. } => {
+                    head.extend_from_slice(&self.buf[..n]);
+                    // Once the answer waits, read on: the client may have left in the very
+                    // read that completed its request, and no new event would say so.
+                    if let Some(reply) = answer(head, &self.config) {
+                        let due = conn.wait(id, reply);
+                        self.shared.requests.fetch_add(1, Ordering::SeqCst);
+                        self.timers.push(Reverse((due, id)));
+                    }
+                }
+                _ if n == 0 => return self.answer(id),
+                _ if extra + n > MAX_HEAD_BYTES => {
+                    return self.close(id, "the client sent too much after its request");
+                }
+                _ => extra += n,
             }
         }
     }
 
     /// Writes as much of the response as the socket takes. Writes can be short: then wait for
     /// "writable" and continue. Done means close, right here in the same step.
-    fn write_response(&mut self, registry: &Registry) -> Next {
-        let State::Writing { response, sent, .. } = &mut self.state else {
-            return Next::Keep;
+    fn write_response(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let State::Writing { response, sent, .. } = &mut conn.state else {
+            return;
         };
         while *sent < response.len() {
-            match self.stream.write(&response[*sent..]) {
-                Ok(0) => return Next::Close("the socket took no bytes".into()),
+            match conn.stream.write(&response[*sent..]) {
+                Ok(0) => return self.close(id, "the socket took no bytes"),
                 Ok(n) => *sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    trace!(target: "site", "#{} short write: {sent} of {} bytes; waiting for writable",
-                        self.token.0, response.len());
-                    return match registry.reregister(
-                        &mut self.stream,
-                        self.token,
-                        Interest::WRITABLE,
-                    ) {
-                        Ok(()) => Next::Keep,
-                        Err(e) => Next::Close(format!("cannot wait for writable: {e}")),
-                    };
+                    trace!(target: "site", "#{id} short write: {sent} of {} bytes; waiting for writable",
+                        response.len());
+                    let registry = self.poll.registry();
+                    let writable = Interest::WRITABLE;
+                    if let Err(e) = registry.reregister(&mut conn.stream, Token(id), writable) {
+                        self.close(id, &format!("cannot wait for writable: {e}"));
+                    }
+                    return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Next::Close(format!("write failed: {e}")),
+                Err(e) => return self.close(id, &format!("write failed: {e}")),
             }
         }
-        Next::Close("answered".into())
+        self.close(id, "answered");
+    }
+}
+
+impl Conn {
+    /// The answer is decided: wait with it until it is due, and say when that is.
+    fn wait(&mut self, id: usize, reply: Reply) -> Instant {
+        self.request = format!("{} -> {}", reply.request, reply.status);
+        debug!(target: "site", "#{id} {}, answering in {:?}", self.request, reply.delay);
+        let due = Instant::now() + reply.delay;
+        self.state = State::Waiting { reply, due };
+        due
     }
 }

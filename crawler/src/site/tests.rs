@@ -185,6 +185,7 @@ fn anything_else_is_an_error() {
         "/nope",
         "/1x",
         "/-1",
+        "/+1",
         "/01",
         "/1/2",
         "/99999999999999999999999",
@@ -374,6 +375,17 @@ fn misbehaving_clients_do_not_stop_the_site() {
         .set_linger(Some(Duration::ZERO))
         .unwrap();
     drop(impatient);
+
+    // Sends a request, then more than a request head's worth while the site waits to answer
+    // (an hour): the site closes it without an answer.
+    let chatty = connect(addr);
+    (&chatty)
+        .write_all(b"GET /2?delay_ms=3600000 HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let _ = (&chatty).write_all(&[b'x'; 2 * MAX_HEAD_BYTES]);
+    let mut said = Vec::new();
+    let _ = (&chatty).read_to_end(&mut said); // the end of the stream, or a reset
+    assert!(said.is_empty(), "{}", String::from_utf8_lossy(&said));
 
     // Sends a request and closes its writing half: still a fine HTTP/1.0 client. The site
     // cannot tell it from one that left, so it answers at once, without the delay.
