@@ -1,13 +1,9 @@
 //! The command line of every program of the workshop, and the `main` of the stage examples.
 //!
-//! Every program — the stage examples, the tour, the site, the echo server, the bench, the
-//! diffs — declares its options as a struct deriving clap's `Parser`, and reads them with a
-//! [`Command`] (`cli/command.rs`), with [`at_least_one`], [`delay`] and [`timeout`] for values.
-//! On top of it, [`Args`] is the command line every crawl shares (the stage examples and the
-//! tour), into which a stage flattens its own flags, and [`run`] the `main` of every stage
-//! example. Before a crawl starts, [`run`] checks that the fetches it will have in flight at
-//! once fit the process's file descriptors ([`fits`]): a crawl that cannot fit is refused with
-//! what it needs and how to get it, rather than half failing with `Too many open files`.
+//! [`Args`] is the command line every crawl shares, into which a stage flattens its own flags;
+//! [`run`] is the `main` of every stage example. Before a crawl starts, [`run`] checks that its
+//! fetches in flight fit the process's file descriptors ([`fits`]): a crawl that cannot fit is
+//! refused with what it needs, rather than half failing with `Too many open files`.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -311,19 +307,15 @@ pub fn targets<E: clap::Args>(args: &Args<E>) -> Result<(Vec<String>, Option<Sit
             (origin, Some(site))
         }
     };
-    let urls = if args.urls.is_empty() {
-        site::paths(args.count)
-            .iter()
-            .map(|p| format!("{origin}{p}"))
-            .collect()
-    } else {
-        let on_origin = |url: &String| match is_path(url) {
-            true => format!("{origin}{url}"),
-            false => url.clone(),
-        };
-        args.urls.iter().map(on_origin).collect()
+    let operands = match args.urls.is_empty() {
+        true => site::paths(args.count),
+        false => args.urls.clone(),
     };
-    Ok((urls, site))
+    let on_origin = |url: String| match is_path(&url) {
+        true => format!("{origin}{url}"),
+        false => url,
+    };
+    Ok((operands.into_iter().map(on_origin).collect(), site))
 }
 
 /// `RUST_LOG` as usual, warnings only by default, with microsecond timestamps so a trace
