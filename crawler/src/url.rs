@@ -32,20 +32,16 @@ impl Url {
     /// [`FetchError::BadUrl`] that says what is wrong.
     pub fn parse(text: &str) -> Result<Url, FetchError> {
         let bad = |why: &str| FetchError::BadUrl(format!("{why} in {text:?}"));
-        let text_trimmed = text.trim();
-        let missing_scheme = "missing scheme (expected http://host/path)";
-        if !text_trimmed.contains("://") {
-            return Err(bad(missing_scheme));
-        }
-        let parts = Parts::split(text_trimmed);
-        match parts.scheme {
-            None => return Err(bad(missing_scheme)),
-            Some(scheme) if !scheme.eq_ignore_ascii_case("http") => {
-                return Err(FetchError::BadUrl(format!(
-                    "unsupported scheme {scheme:?} in {text:?} (only http:// is supported)"
-                )));
-            }
-            Some(_) => {}
+        let parts = Parts::split(text.trim());
+        // A whole URL, `http://`: `http:g` is a link relative to a page, not a URL.
+        let scheme = match parts.scheme {
+            Some(scheme) if text.contains("://") => scheme,
+            _ => return Err(bad("missing scheme (expected http://host/path)")),
+        };
+        if !scheme.eq_ignore_ascii_case("http") {
+            return Err(FetchError::BadUrl(format!(
+                "unsupported scheme {scheme:?} in {text:?} (only http:// is supported)"
+            )));
         }
         let authority = parts.authority.ok_or_else(|| bad("missing host"))?;
         Url::from_parts(authority, parts.path, parts.query).map_err(bad)
@@ -93,15 +89,13 @@ impl Url {
 
     /// The value of the `Host` header: the port is left out when it is the default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+        let host = match self.host.contains(':') {
+            true => format!("[{}]", self.host),
+            false => self.host.clone(),
         };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
+        match self.port {
+            80 => host,
+            port => format!("{host}:{port}"),
         }
     }
 
