@@ -48,13 +48,10 @@ impl Crawled {
     /// Every URL fails with the same runtime error (the executor could not even be created,
     /// or its reactor failed).
     pub fn all_failed(urls: &[String], e: &io::Error) -> Crawled {
-        let outcomes = Outcome::all_failed(urls, e);
-        let found = vec![Found::default(); outcomes.len()];
-        let left_out = LeftOut::default();
         Crawled {
-            outcomes,
-            found,
-            left_out,
+            outcomes: Outcome::all_failed(urls, e),
+            found: vec![Found::default(); urls.len()],
+            left_out: LeftOut::default(),
         }
     }
 }
@@ -74,11 +71,10 @@ impl From<Vec<Record>> for Crawled {
                 })
             })
             .unzip();
-        let left_out = LeftOut::default();
         Crawled {
             outcomes,
             found,
-            left_out,
+            left_out: LeftOut::default(),
         }
     }
 }
