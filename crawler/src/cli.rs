@@ -238,22 +238,20 @@ pub fn fits(program: &str, in_flight: InFlight, built_in_site: bool) -> Result<(
 /// What [`fits`] says when they do not.
 fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfall) -> String {
     let fit = short.left / per_fetch;
-    let (what, n, fewer) = match in_flight {
-        InFlight::One => (
-            format!("{program} fetches one URL at a time"),
-            1,
-            String::new(),
-        ),
-        InFlight::Every(n) => (
-            format!("{program} starts all {n} fetches at once"),
-            n,
-            format!("crawl fewer URLs: {fit} fit"),
-        ),
-        InFlight::MaxTasks(n) => (
-            format!("{program} runs {n} fetches at once (--max-tasks)"),
-            n,
-            format!("lower --max-tasks: {fit} fit"),
-        ),
+    let mut fixes = Vec::new();
+    let (what, n) = match in_flight {
+        InFlight::One => (format!("{program} fetches one URL at a time"), 1),
+        InFlight::Every(n) => {
+            fixes.push(format!("crawl fewer URLs: {fit} fit"));
+            (format!("{program} starts all {n} fetches at once"), n)
+        }
+        InFlight::MaxTasks(n) => {
+            fixes.push(format!("lower --max-tasks: {fit} fit"));
+            (
+                format!("{program} runs {n} fetches at once (--max-tasks)"),
+                n,
+            )
+        }
     };
     let each = if per_fetch == 2 {
         "two file descriptors: its socket, and the built-in site's end of it (the site runs \
@@ -261,8 +259,7 @@ fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfal
     } else {
         "a file descriptor, its socket"
     };
-    let mut fixes = vec![fewer, format!("raise the limit: {}", short.raise())];
-    fixes.retain(|fix| !fix.is_empty());
+    fixes.push(format!("raise the limit: {}", short.raise()));
     if per_fetch == 2 {
         fixes.push(
             "run the site in another process (`cargo run --example site`, then --base \
