@@ -119,12 +119,7 @@ pub fn render_found(crawled: &Crawled) -> String {
         let key = match &outcome.result {
             Ok(page) => status(page),
             // The kind of error, without its details: "connect failed", "timed out while …".
-            Err(e) => e
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            Err(e) => e.to_string().split(':').next().unwrap_or_default().into(),
         };
         *by_outcome.entry(key).or_default() += 1;
     }
