@@ -316,12 +316,8 @@ pub fn targets<E: clap::Args>(args: &Args<E>) -> Result<(Vec<String>, Option<Sit
 }
 
 /// `RUST_LOG` as usual, warnings only by default, with microsecond timestamps so a trace
-/// shows how the loop's ticks interleave.
-///
-/// One recipe serves every stage: `RUST_LOG=trace` shows the runtime's ticks, registrations,
-/// wakes and polls and the crawler's token ↔ URL lines. It leaves out what is not the lesson —
-/// the built-in site (target `site`) and `mio` itself — unless `RUST_LOG` names them
-/// (`RUST_LOG=trace,site=debug`): a directive that names a module beats the default level.
+/// shows how the loop's ticks interleave. What is not the lesson, the built-in site (target
+/// `site`) and `mio`, stays quiet unless `RUST_LOG` names it (`RUST_LOG=trace,site=debug`).
 pub fn init_logging() {
     let _ = log_from_env().try_init();
 }
