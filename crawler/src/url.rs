@@ -2,12 +2,9 @@
 //!
 //! Every stage parses its URLs with [`Url::parse`], so a bad URL gets the same clear error on
 //! every stage, and stage 5 resolves the links it finds with [`Url::join`]. Both give a URL in
-//! one normal form (RFC 3986 §6.2.2), so that the same page reached two ways is one URL and is
-//! crawled once: scheme and host in lower case; the default port left out; an empty path
-//! written `/`; no `.` or `..` segments; percent-encoding with upper-case hex digits and no
-//! unreserved character encoded; every byte a URI cannot hold — a space, a non-ASCII character
-//! (as its UTF-8 bytes) — percent-encoded; and no fragment, which never goes to the server.
-//! Only plain `http` is supported: the workshop is about the event loop, not TLS.
+//! one normal form (RFC 3986 §6.2.2: lower-case scheme and host, no default port, no `.` or
+//! `..`, percent-encoding as `normalize` says, no fragment), so that the same page reached two
+//! ways is one URL, crawled once. Only plain `http`: the workshop is about the loop, not TLS.
 
 use std::fmt;
 use std::fmt::Write as _;
