@@ -1,13 +1,9 @@
 //! The command line of every program of the workshop, and the `main` of the stage examples.
 //!
-//! Every program — the stage examples, the tour, the site, the echo server, the bench, the
-//! diffs — declares its options as a struct deriving clap's `Parser`, and reads them with a
-//! [`Command`] (`cli/command.rs`), with [`at_least_one`], [`delay`] and [`timeout`] for values.
-//! On top of it, [`Args`] is the command line every crawl shares (the stage examples and the
-//! tour), into which a stage flattens its own flags, and [`run`] the `main` of every stage
-//! example. Before a crawl starts, [`run`] checks that the fetches it will have in flight at
-//! once fit the process's file descriptors ([`fits`]): a crawl that cannot fit is refused with
-//! what it needs and how to get it, rather than half failing with `Too many open files`.
+//! [`Args`] is the command line every crawl shares, into which a stage flattens its own flags;
+//! [`run`] is the `main` of every stage example. Before a crawl starts, [`run`] checks that its
+//! fetches in flight fit the process's file descriptors ([`fits`]): a crawl that cannot fit is
+//! refused with what it needs, rather than half failing with `Too many open files`.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -242,22 +238,20 @@ pub fn fits(program: &str, in_flight: InFlight, built_in_site: bool) -> Result<(
 /// What [`fits`] says when they do not.
 fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfall) -> String {
     let fit = short.left / per_fetch;
-    let (what, n, fewer) = match in_flight {
-        InFlight::One => (
-            format!("{program} fetches one URL at a time"),
-            1,
-            String::new(),
-        ),
-        InFlight::Every(n) => (
-            format!("{program} starts all {n} fetches at once"),
-            n,
-            format!("crawl fewer URLs: {fit} fit"),
-        ),
-        InFlight::MaxTasks(n) => (
-            format!("{program} runs {n} fetches at once (--max-tasks)"),
-            n,
-            format!("lower --max-tasks: {fit} fit"),
-        ),
+    let mut fixes = Vec::new();
+    let (what, n) = match in_flight {
+        InFlight::One => (format!("{program} fetches one URL at a time"), 1),
+        InFlight::Every(n) => {
+            fixes.push(format!("crawl fewer URLs: {fit} fit"));
+            (format!("{program} starts all {n} fetches at once"), n)
+        }
+        InFlight::MaxTasks(n) => {
+            fixes.push(format!("lower --max-tasks: {fit} fit"));
+            (
+                format!("{program} runs {n} fetches at once (--max-tasks)"),
+                n,
+            )
+        }
     };
     let each = if per_fetch == 2 {
         "two file descriptors: its socket, and the built-in site's end of it (the site runs \
@@ -265,8 +259,7 @@ fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfal
     } else {
         "a file descriptor, its socket"
     };
-    let mut fixes = vec![fewer, format!("raise the limit: {}", short.raise())];
-    fixes.retain(|fix| !fix.is_empty());
+    fixes.push(format!("raise the limit: {}", short.raise()));
     if per_fetch == 2 {
         fixes.push(
             "run the site in another process (`cargo run --example site`, then --base \
@@ -311,28 +304,20 @@ pub fn targets<E: clap::Args>(args: &Args<E>) -> Result<(Vec<String>, Option<Sit
             (origin, Some(site))
         }
     };
-    let urls = if args.urls.is_empty() {
-        site::paths(args.count)
-            .iter()
-            .map(|p| format!("{origin}{p}"))
-            .collect()
-    } else {
-        let on_origin = |url: &String| match is_path(url) {
-            true => format!("{origin}{url}"),
-            false => url.clone(),
-        };
-        args.urls.iter().map(on_origin).collect()
+    let operands = match args.urls.is_empty() {
+        true => site::paths(args.count),
+        false => args.urls.clone(),
     };
-    Ok((urls, site))
+    let on_origin = |url: String| match is_path(&url) {
+        true => format!("{origin}{url}"),
+        false => url,
+    };
+    Ok((operands.into_iter().map(on_origin).collect(), site))
 }
 
 /// `RUST_LOG` as usual, warnings only by default, with microsecond timestamps so a trace
-/// shows how the loop's ticks interleave.
-///
-/// One recipe serves every stage: `RUST_LOG=trace` shows the runtime's ticks, registrations,
-/// wakes and polls and the crawler's token ↔ URL lines. It leaves out what is not the lesson —
-/// the built-in site (target `site`) and `mio` itself — unless `RUST_LOG` names them
-/// (`RUST_LOG=trace,site=debug`): a directive that names a module beats the default level.
+/// shows how the loop's ticks interleave. What is not the lesson, the built-in site (target
+/// `site`) and `mio`, stays quiet unless `RUST_LOG` names it (`RUST_LOG=trace,site=debug`).
 pub fn init_logging() {
     let _ = log_from_env().try_init();
 }

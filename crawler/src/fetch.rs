@@ -97,12 +97,10 @@ impl fmt::Display for FetchError {
             }
             FetchError::Unsupported(what) => write!(f, "unsupported response: {what}"),
             FetchError::TimedOut { phase } => write!(f, "timed out while {phase}"),
-            FetchError::TooManyRedirects { limit, next } => {
-                write!(
-                    f,
-                    "too many redirects: stopped after {limit}, before {next}"
-                )
-            }
+            FetchError::TooManyRedirects { limit, next } => write!(
+                f,
+                "too many redirects: stopped after {limit}, before {next}"
+            ),
             FetchError::Runtime(e) => write!(f, "the runtime failed: {e}"),
         }
     }

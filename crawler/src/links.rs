@@ -12,10 +12,8 @@
 //! a page. Not what a page loads for itself (`link`, `img`, `script`, `iframe`…): a crawler of
 //! pages is not a page saver. `base` sets the base URL and is never a link itself.
 //!
-//! **Caps.** A page is at most a response's size, but what is read from it is capped too, so
-//! that one page cannot make a crawl hold or queue without bound: at most [`MAX_LINKS`] links
-//! per page, each at most [`MAX_LINK_BYTES`] bytes; [`Links`] says what was left out, and the
-//! report says so. Tokenizing is linear in the page, and so is what comes out.
+//! **Caps**, so that one page cannot make a crawl hold or queue without bound: [`MAX_LINKS`]
+//! links per page, [`MAX_LINK_BYTES`] per link; [`Links`] says what was left out.
 
 use html5gum::Tokenizer;
 use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};

@@ -64,12 +64,8 @@ impl Crawl {
     }
 
     /// What the pages that came back would have cost one after another, *at most*: the sum
-    /// of their fetches' times. Only an upper bound: a fetch's time counts whatever held it
-    /// up, the other fetches included — a loop blocked by one task makes every fetch under
-    /// way wait for it, and the sum counts that wait once per fetch. The timelines cannot
-    /// tell waiting for the network from waiting for the loop, so the summary says "at most".
-    /// Failures are left out: a fetch cut off at the deadline, or refused at once, says
-    /// nothing about what fetching one after another would cost.
+    /// of their fetches' times, which count waiting for a busy loop too (hence "at most").
+    /// Failures are left out: a fetch cut off or refused says nothing about that cost.
     pub fn one_after_another(&self) -> Duration {
         let pages = self.outcomes.iter().filter(|o| o.is_ok());
         pages.map(|o| o.timeline.elapsed()).sum()

@@ -2,12 +2,9 @@
 //!
 //! Every stage parses its URLs with [`Url::parse`], so a bad URL gets the same clear error on
 //! every stage, and stage 5 resolves the links it finds with [`Url::join`]. Both give a URL in
-//! one normal form (RFC 3986 §6.2.2), so that the same page reached two ways is one URL and is
-//! crawled once: scheme and host in lower case; the default port left out; an empty path
-//! written `/`; no `.` or `..` segments; percent-encoding with upper-case hex digits and no
-//! unreserved character encoded; every byte a URI cannot hold — a space, a non-ASCII character
-//! (as its UTF-8 bytes) — percent-encoded; and no fragment, which never goes to the server.
-//! Only plain `http` is supported: the workshop is about the event loop, not TLS.
+//! one normal form (RFC 3986 §6.2.2: lower-case scheme and host, no default port, no `.` or
+//! `..`, percent-encoding as `normalize` says, no fragment), so that the same page reached two
+//! ways is one URL, crawled once. Only plain `http`: the workshop is about the loop, not TLS.
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -32,20 +29,16 @@ impl Url {
     /// [`FetchError::BadUrl`] that says what is wrong.
     pub fn parse(text: &str) -> Result<Url, FetchError> {
         let bad = |why: &str| FetchError::BadUrl(format!("{why} in {text:?}"));
-        let text_trimmed = text.trim();
-        let missing_scheme = "missing scheme (expected http://host/path)";
-        if !text_trimmed.contains("://") {
-            return Err(bad(missing_scheme));
-        }
-        let parts = Parts::split(text_trimmed);
-        match parts.scheme {
-            None => return Err(bad(missing_scheme)),
-            Some(scheme) if !scheme.eq_ignore_ascii_case("http") => {
-                return Err(FetchError::BadUrl(format!(
-                    "unsupported scheme {scheme:?} in {text:?} (only http:// is supported)"
-                )));
-            }
-            Some(_) => {}
+        let parts = Parts::split(text.trim());
+        // A whole URL, `http://`: `http:g` is a link relative to a page, not a URL.
+        let scheme = match parts.scheme {
+            Some(scheme) if text.contains("://") => scheme,
+            _ => return Err(bad("missing scheme (expected http://host/path)")),
+        };
+        if !scheme.eq_ignore_ascii_case("http") {
+            return Err(FetchError::BadUrl(format!(
+                "unsupported scheme {scheme:?} in {text:?} (only http:// is supported)"
+            )));
         }
         let authority = parts.authority.ok_or_else(|| bad("missing host"))?;
         Url::from_parts(authority, parts.path, parts.query).map_err(bad)
@@ -93,15 +86,13 @@ impl Url {
 
     /// The value of the `Host` header: the port is left out when it is the default.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
+        let host = match self.host.contains(':') {
+            true => format!("[{}]", self.host),
+            false => self.host.clone(),
         };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
+        match self.port {
+            80 => host,
+            port => format!("{host}:{port}"),
         }
     }
 

@@ -1,14 +1,10 @@
 //! One way to read a command line for every program of the workshop: the stage examples, the
 //! tour, the site, the echo server, the bench and the diffs.
 //!
-//! Each program declares its options as a struct that derives clap's `Parser`, the ecosystem's
-//! standard: a doc comment per flag is its help, a `value_parser` reads its value into its
-//! type, and clap does the rest the same way for all of them — `--flag value` and
-//! `--flag=value`, `-h`/`--help` with every default, an unknown flag with the nearest known
-//! one suggested, a missing value, exit code 2 on any error. [`Command`] adds what clap leaves
-//! to the program: the usage line `cargo run --example NAME -- …`, and a check of the options
-//! as a whole (flags that exclude each other). The value parsers below hold the rules for
-//! counts, ports, delays and timeouts that several programs share.
+//! Each program derives clap's `Parser` for its options; clap does the parsing, help,
+//! suggestions and exit code 2 on an error. [`Command`] adds what clap leaves to the program:
+//! the usage line `cargo run --example NAME -- …` and a check of the options as a whole. The
+//! value parsers below hold the rules for counts, ports, delays and timeouts several share.
 
 use std::marker::PhantomData;
 use std::num::IntErrorKind;
@@ -51,12 +47,6 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
             given: |_, _| {},
             options: PhantomData,
         }
-    }
-
-    /// Changes clap's command: a usage line of its own, lines after the help…
-    pub fn with(mut self, change: impl FnOnce(clap::Command) -> clap::Command) -> Self {
-        self.command = change(self.command);
-        self
     }
 
     /// A check of the options as a whole: flags that exclude each other, names that must exist…

@@ -48,13 +48,10 @@ impl Crawled {
     /// Every URL fails with the same runtime error (the executor could not even be created,
     /// or its reactor failed).
     pub fn all_failed(urls: &[String], e: &io::Error) -> Crawled {
-        let outcomes = Outcome::all_failed(urls, e);
-        let found = vec![Found::default(); outcomes.len()];
-        let left_out = LeftOut::default();
         Crawled {
-            outcomes,
-            found,
-            left_out,
+            outcomes: Outcome::all_failed(urls, e),
+            found: vec![Found::default(); urls.len()],
+            left_out: LeftOut::default(),
         }
     }
 }
@@ -74,11 +71,10 @@ impl From<Vec<Record>> for Crawled {
                 })
             })
             .unzip();
-        let left_out = LeftOut::default();
         Crawled {
             outcomes,
             found,
-            left_out,
+            left_out: LeftOut::default(),
         }
     }
 }
@@ -123,12 +119,7 @@ pub fn render_found(crawled: &Crawled) -> String {
         let key = match &outcome.result {
             Ok(page) => status(page),
             // The kind of error, without its details: "connect failed", "timed out while …".
-            Err(e) => e
-                .to_string()
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            Err(e) => e.to_string().split(':').next().unwrap_or_default().into(),
         };
         *by_outcome.entry(key).or_default() += 1;
     }
