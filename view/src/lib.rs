@@ -178,15 +178,7 @@ pub fn write(
 }
 
 /// The page's HTML without writing it (for tests).
-pub fn html(
-    name: &str,
-    title: &str,
-    recording: &Recording,
-    outcomes: &[Outcome],
-    started: Instant,
-) -> String {
-    page::html(name, title, recording, outcomes, started)
-}
+pub use page::html;
 
 /// Where the pages go: `target/loop/`, in the target directory the program was built in.
 pub fn out_dir() -> PathBuf {

@@ -80,6 +80,7 @@ fn stage_of(name: &str) -> u8 {
     digit.and_then(|d| d.to_digit(10)).map_or(4, |d| d as u8)
 }
 
+/// The whole page: the recording replayed into rows, as JSON inside `page.html`.
 pub fn html(
     name: &str,
     title: &str,
