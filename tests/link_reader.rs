@@ -12,21 +12,9 @@ use crawler::stage5::{self, Options};
 use crawler::url::Url;
 use support::PageServer;
 
-/// A small xorshift generator: the same cases on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// Pieces of HTML, most of them broken on purpose, that a random page is made of.
 const PIECES: &[&str] = &[

@@ -13,23 +13,9 @@ use crawler::fetch::{FetchError, Page};
 use crawler::http::ResponseReader;
 use crawler::url::Url;
 
-/// xorshift64*: tiny, fast, good enough to explore inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a [u8]]) -> &'a [u8] {
-        items[self.below(items.len())]
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn cases() -> u64 {
     std::env::var("LOOPLAB_PROPTEST_CASES")
