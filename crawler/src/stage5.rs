@@ -325,7 +325,7 @@ impl Crawler {
             Err(e) => debug!("#{index} {url}: {e}"),
         }
         let outcome = Outcome::new(url, result, timeline);
-        record.ended.get_or_insert((outcome, found));
+        record.ended.get_or_insert(Box::new((outcome, found)));
     }
 }
 
