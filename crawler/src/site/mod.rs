@@ -8,12 +8,8 @@
 //! fetches make it 10).
 //!
 //! The site must never be the bottleneck, so it holds thousands of slow connections at once on
-//! ONE background thread: a `mio` event loop with timers, the same readiness idea stage 1
-//! teaches. Read it in order: the public API (here), the event loop (`server.rs`), accepting
-//! and running out of descriptors (`accept.rs`), the pages and the link graph (`pages.rs`).
-//! So that no client can hold a connection for long, one that is slow to send its request
-//! head gets `408`, one that leaves while it waits is closed at once, and one slow to take
-//! its answer is dropped.
+//! ONE background thread: a `mio` event loop with timers (`server.rs`), the same readiness idea
+//! stage 1 teaches. What each answer says is decided in `pages.rs`.
 //!
 //! Every log line here names the target `"site"`: [`init_logging`](crate::cli::init_logging)
 //! leaves it out of `RUST_LOG=trace`, so a crawl's trace shows the crawler, not the site. Its
@@ -27,15 +23,13 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use log::{error, info, warn};
-use mio::{Interest, Poll, Waker};
+use mio::Waker;
 
-mod accept;
 mod pages;
 mod server;
 
-use accept::listen;
 pub use pages::paths;
-use server::{LISTENER, Server, WAKER};
+use server::Server;
 
 /// The delay before each response when nothing else is configured.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
@@ -78,7 +72,6 @@ impl Default for SiteConfig {
 /// A running site. Dropping it stops it, like [`Site::stop`].
 pub struct Site {
     addr: SocketAddr,
-    config: SiteConfig,
     shared: Arc<Shared>,
     /// Interrupts the loop's `poll` so it notices `shared.stop`.
     waker: Waker,
@@ -86,9 +79,11 @@ pub struct Site {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the site's thread and the [`Site`] handle share: the counters and the stop flag.
+/// What the site's thread and the [`Site`] handle share: the configuration, the counters and
+/// the stop flag.
 #[derive(Default)]
 struct Shared {
+    config: SiteConfig,
     requests: AtomicUsize,
     open: AtomicUsize,
     peak: AtomicUsize,
@@ -106,17 +101,15 @@ impl Site {
         config.delay = config.delay.min(MAX_DELAY);
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
         config.send_timeout = config.send_timeout.min(MAX_DELAY);
-        let mut listener = listen(SocketAddr::new(ip, config.port))?;
+        let listener = server::listen(SocketAddr::new(ip, config.port))?;
         let addr = listener.local_addr()?;
         config.port = addr.port();
+        let shared = Arc::new(Shared {
+            config,
+            ..Shared::default()
+        });
 
-        let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let shared = Arc::new(Shared::default());
-
-        let server = Server::new(poll, listener, config.clone(), Arc::clone(&shared));
+        let (server, waker) = Server::new(listener, Arc::clone(&shared))?;
         let thread = thread::Builder::new()
             .name("looplab-site".into())
             .spawn(move || {
@@ -125,24 +118,22 @@ impl Site {
                 }
             })?;
         info!(target: "site", "listening on http://{addr}/ (delay {:?}, {} pages)",
-            config.delay, config.pages);
+            shared.config.delay, shared.config.pages);
         Ok(Site {
             addr,
-            config,
             shared,
             waker,
             thread: Some(thread),
         })
     }
 
-    /// The address the site listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The configuration the site runs with (`port` is the real port, even if 0 was asked).
     pub fn config(&self) -> &SiteConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The full URL of `path` on this site: `"http://127.0.0.1:PORT"` + `path`.
@@ -180,7 +171,7 @@ impl Site {
         self.shared.requests.store(0, Ordering::SeqCst);
         self.shared
             .peak
-            .store(self.shared.open.load(Ordering::SeqCst), Ordering::SeqCst);
+            .store(self.open_connections(), Ordering::SeqCst);
     }
 
     /// Stops the site: closes every connection and the listener, and joins the thread (which

@@ -40,7 +40,8 @@ pub(super) struct Reply {
 }
 
 impl Reply {
-    fn error(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
+    /// A reply without a page: an error, whose body says `detail`.
+    fn new(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
         let detail = detail.to_string();
         Reply {
             request,
@@ -55,7 +56,7 @@ impl Reply {
     pub(super) fn timed_out(timeout: Duration) -> Reply {
         let detail = format!("no complete request head within {timeout:?}");
         let request = format!("no request head in {timeout:?}");
-        Reply::error(request, 408, &detail, Duration::ZERO)
+        Reply::new(request, 408, &detail, Duration::ZERO)
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
@@ -96,7 +97,7 @@ fn reason(status: u16) -> &'static str {
 pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    let bad = |detail: &str| Reply::error("bad request".into(), 400, detail, config.delay);
+    let bad = |detail: &str| Reply::new("bad request".into(), 400, detail, config.delay);
     match request.parse(head) {
         Ok(httparse::Status::Complete(_)) => {
             let method = request.method.unwrap_or_default();
@@ -136,23 +137,20 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
                 let most = MAX_DELAY.as_millis();
                 let detail =
                     format!("delay_ms must be a whole number of milliseconds up to {most}");
-                return Reply::error(request, 400, &detail, config.delay);
+                return Reply::new(request, 400, &detail, config.delay);
             }
         }
     }
 
     if method != "GET" && method != "HEAD" {
-        return Reply::error(request, 405, "the site answers GET and HEAD only", delay);
+        return Reply::new(request, 405, "the site answers GET and HEAD only", delay);
     }
     let Some(page) = parse_page(path) else {
-        return Reply::error(request, 404, &format!("no page at {path}"), delay);
+        return Reply::new(request, 404, &format!("no page at {path}"), delay);
     };
     Reply {
-        request,
-        status: 200,
         page: Some((page, config.pages)),
-        delay,
-        ..Reply::default()
+        ..Reply::new(request, 200, "", delay)
     }
 }
 

@@ -1,93 +1,102 @@
 //! The site's event loop: one `mio::Poll` on the site's thread that accepts connections,
 //! reads each request head, holds the connection until its delay is over, writes the answer
-//! and closes it. Timers live in a heap; the earliest deadline is `poll`'s timeout, so a
-//! thousand waiting connections cost no thread and no busy loop. The same heap bounds how long
-//! a client may take to send its request head and to take its answer, and paces `accept` when
-//! it fails (`accept.rs`). What each answer *says* is decided in `pages.rs`; this file only
-//! moves bytes and keeps time.
+//! and closes it. Each connection has one deadline at a time — for its request head, its delay,
+//! or its answer — in a sorted set of timers whose earliest is `poll`'s timeout, so a thousand
+//! waiting connections cost no thread and no busy loop.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::{Domain, Socket, Type};
 
-use super::accept::{ACCEPT_RETRY, AcceptFailures, accept_failed};
+use super::Shared;
 use super::pages::{MAX_HEAD_BYTES, Reply, answer};
-use super::{Shared, SiteConfig};
 
-/// The token of the listening socket. Connections get tokens from 2 upward, never reused.
-pub(super) const LISTENER: Token = Token(0);
+/// The tokens of the listening socket and of the waker that `Site::stop` uses to interrupt
+/// `poll`. Connections get tokens from 2 upward, never reused.
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
 
-/// The token of the waker that `Site::stop` uses to interrupt `poll` from another thread.
-pub(super) const WAKER: Token = Token(1);
+/// After a failed `accept` (most likely: out of file descriptors), try again this much later.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The OS error numbers for "out of file descriptors": `ENFILE` (the system) and `EMFILE` (this
+/// process) on Linux, macOS and the BSDs, and Windows' `WSAEMFILE`.
+const OUT_OF_DESCRIPTORS: [i32; 3] = [23, 24, 10024];
+
+/// Timers, earliest first: (when, token).
+type Timers = BTreeSet<(Instant, usize)>;
+
+/// Binds `addr` with a large backlog, so a burst of thousands of connects is not refused while
+/// the loop accepts them, and returns it non-blocking, ready for mio.
+pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
 
 /// The site's loop and everything it owns; it lives on the site's thread.
 pub(super) struct Server {
     poll: Poll,
     listener: TcpListener,
-    config: SiteConfig,
     shared: Arc<Shared>,
-    /// The open connections by token number. Tokens are never reused, so an event or a timer
-    /// for a connection that is already gone finds nothing here and is ignored.
+    /// The open connections by token number.
     conns: HashMap<usize, Conn>,
-    /// Timers, earliest first: (when, token). A due `LISTENER` means "try accepting again". A
-    /// due connection token means "your time is up" — for its request head, its delay, or its
-    /// answer — and the connection's state says which; a timer it has outlived is ignored.
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Failed `accept`s, so the log tells of a run of them once rather than every 10 ms.
-    accept_failures: AcceptFailures,
+    /// A due `LISTENER` means "try accepting again"; a connection's, that its time is up.
+    timers: Timers,
+    /// Out of file descriptors, `accept` fails 100 times a second, and every new connection
+    /// fires the listener once more. So the log tells of a run of failures once, when it
+    /// starts and when it ends: `Some((since, tries))` while it lasts. And one retry timer is
+    /// enough: `accept_retry` says whether one is set and has not fired yet.
+    accept_failing: Option<(Instant, usize)>,
+    accept_retry: bool,
     next_id: usize,
-    /// Scratch space for reads.
-    buf: Vec<u8>,
 }
 
-/// One connection and where it is in its life.
+/// One connection, where it is in its life, and when that step's time is up (its timer).
 struct Conn {
     stream: TcpStream,
-    /// The request and its status, for the log: `GET /3 -> 200`.
-    request: String,
     state: State,
+    deadline: Instant,
 }
 
 enum State {
-    /// Collecting the request head, which must be complete by `deadline` (a timer is set).
-    Reading { head: Vec<u8>, deadline: Instant },
-    /// The answer is decided (its bytes are made when it is due, when a timer wakes it).
-    Waiting { reply: Reply, due: Instant },
-    /// Sending the response, which must be out by `deadline` (a timer is set); `sent` bytes
-    /// are already out.
-    Writing {
-        response: Vec<u8>,
-        sent: usize,
-        deadline: Instant,
-    },
+    /// Collecting the request head; by the deadline it gets `408`.
+    Reading(Vec<u8>),
+    /// The answer is decided (its bytes are made when it is due, at the deadline).
+    Waiting(Reply),
+    /// Sending the response, `sent` bytes of it so far; by the deadline it is dropped.
+    Writing { response: Vec<u8>, sent: usize },
 }
 
 impl Server {
-    /// The loop, ready to run: `poll` already watches `listener`.
-    pub(super) fn new(
-        poll: Poll,
-        listener: TcpListener,
-        config: SiteConfig,
-        shared: Arc<Shared>,
-    ) -> Server {
-        Server {
+    /// The loop, ready to run on `listener`, and the waker that interrupts it.
+    pub(super) fn new(mut listener: TcpListener, shared: Arc<Shared>) -> io::Result<(Self, Waker)> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let server = Server {
             poll,
             listener,
-            config,
             shared,
             conns: HashMap::new(),
-            timers: BinaryHeap::new(),
-            accept_failures: AcceptFailures::default(),
+            timers: BTreeSet::new(),
+            accept_failing: None,
+            accept_retry: false,
             next_id: 2, // 0 and 1 are `LISTENER` and `WAKER`
-            buf: vec![0; 4096],
-        }
+        };
+        Ok((server, waker))
     }
 
     /// Runs until `Site::stop`: sleep in `poll` until a socket is ready or the next timer is
@@ -95,7 +104,7 @@ impl Server {
     pub(super) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let next_timer = self.timers.peek().map(|Reverse((due, _))| *due);
+            let next_timer = self.timers.first().map(|(due, _)| *due);
             let timeout = next_timer.map(|due| due.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -106,15 +115,14 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER if self.shared.stop.load(Ordering::SeqCst) => {
-                        let ids: Vec<usize> = self.conns.keys().copied().collect();
-                        for id in ids {
-                            self.close(id, "the site is stopping");
-                        }
-                        return Ok(());
-                    }
+                    // Returning drops, and so closes, every connection and the listener.
+                    WAKER if self.shared.stop.load(Ordering::SeqCst) => return Ok(()),
                     WAKER => {}
-                    Token(id) => self.on_ready(id),
+                    Token(id) => match self.conns.get(&id).map(|conn| &conn.state) {
+                        Some(State::Writing { .. }) => self.write_response(id),
+                        Some(_) => self.read(id),
+                        None => {} // already closed
+                    },
                 }
             }
             self.fire_due_timers();
@@ -137,23 +145,21 @@ impl Server {
                     let open = self.shared.open.fetch_add(1, Ordering::SeqCst) + 1;
                     self.shared.peak.fetch_max(open, Ordering::SeqCst);
                     debug!(target: "site", "#{id} accepted from {peer} ({open} open)");
-                    let deadline = Instant::now() + self.config.head_timeout;
-                    let request = "no request yet".to_string();
-                    let head = Vec::new();
-                    let state = State::Reading { head, deadline };
+                    let deadline = Instant::now() + self.shared.config.head_timeout;
+                    self.timers.insert((deadline, id));
+                    let state = State::Reading(Vec::new());
                     let conn = Conn {
                         stream,
-                        request,
                         state,
+                        deadline,
                     };
                     self.conns.insert(id, conn);
-                    self.timers.push(Reverse((deadline, id)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Nobody left waiting: if `accept` was failing, the site has caught up.
-                    if let Some((lasted, tries)) = self.accept_failures.caught_up(Instant::now()) {
+                    if let Some((since, tries)) = self.accept_failing.take() {
                         warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
-                            lasted.as_millis());
+                            since.elapsed().as_millis());
                     }
                     return;
                 }
@@ -162,31 +168,35 @@ impl Server {
                         e.kind(),
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
-                Err(e) => {
-                    // Most likely out of file descriptors (`accept.rs`). The connections
-                    // waiting in the backlog will fire no new "readable" edge: retry on a
-                    // timer — one at a time, though every new connection fires the listener.
-                    let now = Instant::now();
-                    if self.accept_failures.failed(now) {
-                        warn!(target: "site", "{}", accept_failed(&e, self.conns.len()));
-                    } else {
-                        trace!(target: "site", "accept failed again: {e}");
-                    }
-                    if self.accept_failures.set_retry() {
-                        self.timers.push(Reverse((now + ACCEPT_RETRY, LISTENER.0)));
-                    }
-                    return;
-                }
+                Err(e) => return self.accept_failed(&e),
             }
         }
     }
 
-    /// A connection's socket is ready: take the step its state calls for.
-    fn on_ready(&mut self, id: usize) {
-        match self.conns.get(&id).map(|conn| &conn.state) {
-            Some(State::Reading { .. } | State::Waiting { .. }) => self.read(id),
-            Some(State::Writing { .. }) => self.write_response(id),
-            None => {} // already closed
+    /// `accept` failed, most likely for want of a file descriptor. The site keeps serving the
+    /// connections it holds, each of which gives its descriptor back within a bound (its head
+    /// timeout, its delay — cut short if the client leaves —, its send timeout). The
+    /// connections waiting in the backlog will fire no new "readable" edge: retry on a timer.
+    fn accept_failed(&mut self, e: &io::Error) {
+        if let Some((_, tries)) = &mut self.accept_failing {
+            *tries += 1;
+            trace!(target: "site", "accept failed again: {e}");
+        } else {
+            self.accept_failing = Some((Instant::now(), 1));
+            let fds = (e.raw_os_error()).is_some_and(|code| OUT_OF_DESCRIPTORS.contains(&code));
+            let (what, advice) = match fds {
+                true => (
+                    "out of file descriptors",
+                    "; raise the limit with `ulimit -n`, or crawl fewer URLs at once",
+                ),
+                false => ("accept failed", ""),
+            };
+            warn!(target: "site", "{what} ({e}): not accepting new connections for now (retrying \
+                every {ACCEPT_RETRY:?}), still serving the {} it holds{advice}", self.conns.len());
+        }
+        if !std::mem::replace(&mut self.accept_retry, true) {
+            self.timers
+                .insert((Instant::now() + ACCEPT_RETRY, LISTENER.0));
         }
     }
 
@@ -195,30 +205,31 @@ impl Server {
     /// answer by theirs, retries `accept`.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
-        while let Some(&Reverse((when, id))) = self.timers.peek() {
+        while let Some(&(when, id)) = self.timers.first() {
             if when > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.pop_first();
             if id == LISTENER.0 {
-                self.accept_failures.retry_fired();
+                self.accept_retry = false;
                 self.accept_all();
                 continue;
             }
+            let config = &self.shared.config;
             let Some(conn) = self.conns.get_mut(&id) else {
-                continue; // the connection is gone: a stale timer
+                continue;
             };
-            match &conn.state {
-                State::Reading { deadline, .. } if *deadline <= now => {
-                    conn.wait(id, Reply::timed_out(self.config.head_timeout));
-                    self.answer(id);
+            match conn.state {
+                // Answered at once, on the next turn of the loop.
+                State::Reading(_) => {
+                    let reply = Reply::timed_out(config.head_timeout);
+                    conn.wait(id, reply, &mut self.timers);
                 }
-                State::Waiting { due, .. } if *due <= now => self.answer(id),
-                State::Writing { deadline, .. } if *deadline <= now => {
-                    let why = format!("not all taken in {:?}", self.config.send_timeout);
+                State::Waiting(_) => self.answer(id),
+                State::Writing { .. } => {
+                    let why = format!("not all taken in {:?}", config.send_timeout);
                     self.close(id, &why);
                 }
-                _ => {} // a timer the connection has outlived
             }
         }
     }
@@ -228,17 +239,13 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let State::Waiting { reply, .. } = &mut conn.state else {
+        let State::Waiting(reply) = &mut conn.state else {
             return;
         };
         let response = std::mem::take(reply).into_bytes();
-        let deadline = Instant::now() + self.config.send_timeout;
-        self.timers.push(Reverse((deadline, id)));
-        conn.state = State::Writing {
-            response,
-            sent: 0,
-            deadline,
-        };
+        conn.state = State::Writing { response, sent: 0 };
+        let deadline = Instant::now() + self.shared.config.send_timeout;
+        conn.set_deadline(id, deadline, &mut self.timers);
         self.write_response(id);
     }
 
@@ -248,19 +255,11 @@ impl Server {
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
+        self.timers.remove(&(conn.deadline, id));
         // Deregistering can only fail if the socket is already broken: nothing to do then.
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let open = self.shared.open.fetch_sub(1, Ordering::SeqCst) - 1;
-        debug!(target: "site", "#{id} {}: {why}; closed ({open} open)", conn.request);
-        drop(conn);
-        // Its timers stay in the heap until due, up to an hour away. A live connection has at
-        // most three; once the rest outnumber them, sweep them out, so that clients that come
-        // and go cannot grow the heap (each sweep removes at least as many as it visits / 4).
-        if self.timers.len() > 4 * self.conns.len() + 64 {
-            let conns = &self.conns;
-            self.timers
-                .retain(|Reverse((_, id))| *id == LISTENER.0 || conns.contains_key(id));
-        }
+        debug!(target: "site", "#{id} {why}; closed ({open} open)");
     }
 
     /// Reads what the client sends until `WouldBlock`: its request head, then, while its answer
@@ -274,26 +273,26 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        let mut buf = [0; 4096];
         let mut extra = 0; // bytes after the request: HTTP/1.0 has no second one, so dropped
         loop {
-            let n = match conn.stream.read(&mut self.buf) {
+            let n = match conn.stream.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.close(id, &format!("read failed: {e}")),
             };
             match &mut conn.state {
-                State::Reading { .. } if n == 0 => {
+                State::Reading(_) if n == 0 => {
                     return self.close(id, "the client left before sending a request");
                 }
-                State::Reading { head, .. } => {
-                    head.extend_from_slice(&self.buf[..n]);
+                State::Reading(head) => {
+                    head.extend_from_slice(&buf[..n]);
                     // Once the answer waits, read on: the client may have left in the very
                     // read that completed its request, and no new event would say so.
-                    if let Some(reply) = answer(head, &self.config) {
-                        let due = conn.wait(id, reply);
+                    if let Some(reply) = answer(head, &self.shared.config) {
                         self.shared.requests.fetch_add(1, Ordering::SeqCst);
-                        self.timers.push(Reverse((due, id)));
+                        conn.wait(id, reply, &mut self.timers);
                     }
                 }
                 _ if n == 0 => return self.answer(id),
@@ -311,7 +310,7 @@ impl Server {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let State::Writing { response, sent, .. } = &mut conn.state else {
+        let State::Writing { response, sent } = &mut conn.state else {
             return;
         };
         while *sent < response.len() {
@@ -337,12 +336,18 @@ impl Server {
 }
 
 impl Conn {
-    /// The answer is decided: wait with it until it is due, and say when that is.
-    fn wait(&mut self, id: usize, reply: Reply) -> Instant {
-        self.request = format!("{} -> {}", reply.request, reply.status);
-        debug!(target: "site", "#{id} {}, answering in {:?}", self.request, reply.delay);
-        let due = Instant::now() + reply.delay;
-        self.state = State::Waiting { reply, due };
-        due
+    /// The answer is decided: wait with it until it is due.
+    fn wait(&mut self, id: usize, reply: Reply, timers: &mut Timers) {
+        let (request, status, delay) = (&reply.request, reply.status, reply.delay);
+        debug!(target: "site", "#{id} {request} -> {status}, answering in {delay:?}");
+        self.set_deadline(id, Instant::now() + delay, timers);
+        self.state = State::Waiting(reply);
+    }
+
+    /// Moves connection `id`'s timer to `deadline`.
+    fn set_deadline(&mut self, id: usize, deadline: Instant, timers: &mut Timers) {
+        timers.remove(&(self.deadline, id));
+        self.deadline = deadline;
+        timers.insert((deadline, id));
     }
 }

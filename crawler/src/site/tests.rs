@@ -1,7 +1,6 @@
 //! The site's tests: each starts a real site on a free port and talks to it over TCP, the
 //! way a crawler would, and the link graph is also walked without a network.
 
-use super::accept::AcceptFailures;
 use super::pages::{MAX_HEAD_BYTES, Page, links, parse_page};
 use super::*;
 use socket2::{Domain, Socket, Type};
@@ -511,45 +510,6 @@ fn dropping_the_site_stops_it() {
         site.addr()
     };
     assert!(StdStream::connect(addr).is_err(), "the port still accepts");
-}
-
-#[test]
-fn a_run_of_failed_accepts_is_one_episode_with_one_retry_timer() {
-    let mut failures = AcceptFailures::default();
-    let start = Instant::now();
-    let at = |ms| start + Duration::from_millis(ms);
-    assert_eq!(
-        failures.caught_up(at(0)),
-        None,
-        "no episode, nothing to say"
-    );
-
-    assert!(
-        failures.failed(at(0)),
-        "the first failure starts an episode"
-    );
-    assert!(failures.set_retry());
-    for ms in 1..1000 {
-        assert!(!failures.failed(at(ms)), "a failure within the episode");
-        // The listener fires for every new connection; the retry timer stays the one.
-        assert!(!failures.set_retry());
-    }
-    failures.retry_fired();
-    assert!(
-        failures.set_retry(),
-        "the timer fired: the next failure sets another"
-    );
-    assert_eq!(
-        failures.caught_up(at(1500)),
-        Some((Duration::from_millis(1500), 1000))
-    );
-    assert_eq!(failures.caught_up(at(1600)), None, "said once");
-
-    assert!(failures.failed(at(2000)), "a new episode");
-    assert_eq!(
-        failures.caught_up(at(2010)),
-        Some((Duration::from_millis(10), 1))
-    );
 }
 
 /// The child half of `running_out_of_descriptors_is_logged_once_per_episode`: a site that logs
