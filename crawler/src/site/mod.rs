@@ -31,14 +31,12 @@ mod server;
 pub use pages::paths;
 use server::Server;
 
-/// The delay before each response when nothing else is configured.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
 
 /// The longest delay the site accepts, from its configuration or from `?delay_ms=`; also the
 /// longest [`SiteConfig::head_timeout`] and [`SiteConfig::send_timeout`].
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 
-/// How to run the site.
 #[derive(Clone, Debug)]
 pub struct SiteConfig {
     /// The port to listen on; 0 picks any free port.
@@ -101,15 +99,8 @@ impl Site {
         config.delay = config.delay.min(MAX_DELAY);
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
         config.send_timeout = config.send_timeout.min(MAX_DELAY);
-        let listener = server::listen(SocketAddr::new(ip, config.port))?;
-        let addr = listener.local_addr()?;
-        config.port = addr.port();
-        let shared = Arc::new(Shared {
-            config,
-            ..Shared::default()
-        });
-
-        let (server, waker) = Server::new(listener, Arc::clone(&shared))?;
+        let (server, waker) = Server::new(SocketAddr::new(ip, config.port), config)?;
+        let (addr, shared) = (server.listener.local_addr()?, Arc::clone(&server.shared));
         let thread = thread::Builder::new()
             .name("looplab-site".into())
             .spawn(move || {
@@ -156,7 +147,6 @@ impl Site {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// How many connections the site holds open right now.
     pub fn open_connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)
     }

@@ -16,11 +16,15 @@ const MAX_HEADERS: usize = 32;
 
 /// The page paths `/`, `/1`, …, `/{count-1}`.
 pub fn paths(count: usize) -> Vec<String> {
-    let numbered = (1..count).map(|n| format!("/{n}"));
-    std::iter::once("/".to_string())
-        .chain(numbered)
-        .take(count)
-        .collect()
+    (0..count as u64).map(page_path).collect()
+}
+
+/// The path of page `n`: the root, `/`, is page 0; page N is `/N`.
+fn page_path(n: u64) -> String {
+    match n {
+        0 => "/".to_string(),
+        n => format!("/{n}"),
+    }
 }
 
 /// A response, decided but not yet sent.
@@ -33,7 +37,7 @@ pub(super) struct Reply {
     detail: String,
     /// A page, whose HTML is made only when it is sent: a client that waits an hour for it
     /// costs the site a few bytes meanwhile, not megabytes.
-    page: Option<(Page, usize)>,
+    page: Option<(u64, usize)>,
     /// For `HEAD`: the head `GET` would get, its Content-Length included, without the body.
     head_only: bool,
     pub(super) delay: Duration,
@@ -112,13 +116,6 @@ pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
     }
 }
 
-/// A page of the site: `/` or `/N`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Page {
-    Root,
-    Number(u64),
-}
-
 /// Routes one request: `GET /` and `GET /N` are pages, anything else is an error; `HEAD` gets
 /// what `GET` would get. Every answer waits the same delay, the site's or the request's own
 /// `?delay_ms=N`.
@@ -127,10 +124,10 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
 
     let mut delay = config.delay;
-    let delays = query
+    for value in query
         .split('&')
-        .filter_map(|pair| pair.strip_prefix("delay_ms="));
-    for value in delays {
+        .filter_map(|pair| pair.strip_prefix("delay_ms="))
+    {
         match value.parse().map(Duration::from_millis) {
             Ok(ms) if ms <= MAX_DELAY => delay = ms,
             _ => {
@@ -154,43 +151,32 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     }
 }
 
-/// `/` is the root; `/N` is page N for any whole number written without leading zeros.
-pub(super) fn parse_page(path: &str) -> Option<Page> {
-    match path.strip_prefix('/')? {
-        "" => Some(Page::Root),
-        // Written as the number prints: no sign, no leading zeros.
-        digits => {
-            let n: u64 = digits.parse().ok()?;
-            (n.to_string() == digits).then_some(Page::Number(n))
-        }
-    }
+/// The page at `path`, if [`page_path`] writes it so: `/`, or `/N` for any whole number N > 0
+/// written as it prints (no sign, no leading zeros).
+pub(super) fn parse_page(path: &str) -> Option<u64> {
+    let n = match path.strip_prefix('/')? {
+        "" => 0,
+        digits => digits.parse().ok()?,
+    };
+    (page_path(n) == path).then_some(n)
 }
 
 /// The links on `page` when the graph covers `pages` pages. `/` links to `/1` … `/{pages-1}`;
 /// each of those links back to `/` and on to the next one (the last to `/1`). Any other page
 /// links only to `/`. So a crawler starting at `/` finds exactly `paths(pages)`.
-pub(super) fn links(page: Page, pages: usize) -> Vec<String> {
+pub(super) fn links(page: u64, pages: usize) -> Vec<String> {
     let last = pages.saturating_sub(1) as u64; // the highest page number in the graph
-    match page {
-        Page::Root => (1..=last).map(|n| format!("/{n}")).collect(),
-        Page::Number(n) if (1..=last).contains(&n) => {
-            let next = n % last + 1;
-            let mut links = vec!["/".to_string()];
-            if next != n {
-                links.push(format!("/{next}"));
-            }
-            links
-        }
-        Page::Number(_) => vec!["/".to_string()],
-    }
+    let to: Vec<u64> = match page {
+        0 => (1..=last).collect(),
+        n if n <= last => [0, n % last + 1].into_iter().filter(|&m| m != n).collect(),
+        _ => vec![0],
+    };
+    to.into_iter().map(page_path).collect()
 }
 
 /// The HTML of `page`: a title and its links, as `href="/N"` absolute paths.
-fn page_html(page: Page, pages: usize) -> String {
-    let name = match page {
-        Page::Root => "/".to_string(),
-        Page::Number(n) => format!("/{n}"),
-    };
+fn page_html(page: u64, pages: usize) -> String {
+    let name = page_path(page);
     let mut html = format!(
         "<!DOCTYPE html>\n<html>\n<head><title>looplab {name}</title></head>\n<body>\n\
          <h1>looplab local site: {name}</h1>\n\

@@ -5,7 +5,7 @@
 //! waiting connections cost no thread and no busy loop.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,8 +16,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Socket, Type};
 
-use super::Shared;
 use super::pages::{MAX_HEAD_BYTES, Reply, answer};
+use super::{Shared, SiteConfig};
 
 /// The tokens of the listening socket and of the waker that `Site::stop` uses to interrupt
 /// `poll`. Connections get tokens from 2 upward, never reused.
@@ -34,22 +34,11 @@ const OUT_OF_DESCRIPTORS: [i32; 3] = [23, 24, 10024];
 /// Timers, earliest first: (when, token).
 type Timers = BTreeSet<(Instant, usize)>;
 
-/// Binds `addr` with a large backlog, so a burst of thousands of connects is not refused while
-/// the loop accepts them, and returns it non-blocking, ready for mio.
-pub(super) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    socket.set_nonblocking(true)?;
-    Ok(TcpListener::from_std(socket.into()))
-}
-
 /// The site's loop and everything it owns; it lives on the site's thread.
 pub(super) struct Server {
     poll: Poll,
-    listener: TcpListener,
-    shared: Arc<Shared>,
+    pub(super) listener: TcpListener,
+    pub(super) shared: Arc<Shared>,
     /// The open connections by token number.
     conns: HashMap<usize, Conn>,
     /// A due `LISTENER` means "try accepting again"; a connection's, that its time is up.
@@ -80,8 +69,21 @@ enum State {
 }
 
 impl Server {
-    /// The loop, ready to run on `listener`, and the waker that interrupts it.
-    pub(super) fn new(mut listener: TcpListener, shared: Arc<Shared>) -> io::Result<(Self, Waker)> {
+    /// The loop, listening on `addr` (`config.port` becomes the port it got), and the waker
+    /// that interrupts it. The backlog is large, so that a burst of thousands of connects is
+    /// not refused while the loop accepts them.
+    pub(super) fn new(addr: SocketAddr, mut config: SiteConfig) -> io::Result<(Self, Waker)> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(4096)?;
+        socket.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(socket.into());
+        config.port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            config,
+            ..Shared::default()
+        });
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -107,7 +109,7 @@ impl Server {
             let next_timer = self.timers.first().map(|(due, _)| *due);
             let timeout = next_timer.map(|due| due.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut events, timeout) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 result => result?,
             }
             trace!(target: "site", "tick: {} events, {} open, {} timers (slept at most {timeout:?})",
@@ -137,8 +139,9 @@ impl Server {
                 Ok((mut stream, peer)) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    let registry = self.poll.registry();
-                    if let Err(e) = registry.register(&mut stream, Token(id), Interest::READABLE) {
+                    // Writable too, so that a short write continues on the next event.
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = self.poll.registry().register(&mut stream, Token(id), both) {
                         warn!(target: "site", "#{id} from {peer}: cannot register: {e}");
                         continue; // dropping `stream` closes it
                     }
@@ -155,7 +158,7 @@ impl Server {
                     };
                     self.conns.insert(id, conn);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // Nobody left waiting: if `accept` was failing, the site has caught up.
                     if let Some((since, tries)) = self.accept_failing.take() {
                         warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
@@ -166,7 +169,7 @@ impl Server {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) => return self.accept_failed(&e),
             }
@@ -200,9 +203,7 @@ impl Server {
         }
     }
 
-    /// Fires every timer that is due: answers the waiting connections, answers `408` to those
-    /// whose request head is not in by its deadline, drops those that did not take their
-    /// answer by theirs, retries `accept`.
+    /// Fires every timer that is due.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
         while let Some(&(when, id)) = self.timers.first() {
@@ -278,8 +279,8 @@ impl Server {
         loop {
             let n = match conn.stream.read(&mut buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.close(id, &format!("read failed: {e}")),
             };
             match &mut conn.state {
@@ -304,8 +305,8 @@ impl Server {
         }
     }
 
-    /// Writes as much of the response as the socket takes. Writes can be short: then wait for
-    /// "writable" and continue. Done means close, right here in the same step.
+    /// Writes as much of the response as the socket takes. Writes can be short: then the next
+    /// "writable" event continues. Done means close, right here in the same step.
     fn write_response(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -317,17 +318,12 @@ impl Server {
             match conn.stream.write(&response[*sent..]) {
                 Ok(0) => return self.close(id, "the socket took no bytes"),
                 Ok(n) => *sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     trace!(target: "site", "#{id} short write: {sent} of {} bytes; waiting for writable",
                         response.len());
-                    let registry = self.poll.registry();
-                    let writable = Interest::WRITABLE;
-                    if let Err(e) = registry.reregister(&mut conn.stream, Token(id), writable) {
-                        self.close(id, &format!("cannot wait for writable: {e}"));
-                    }
                     return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return self.close(id, &format!("write failed: {e}")),
             }
         }
