@@ -1,24 +1,19 @@
-//! The local site: a small HTTP/1.0 server that every stage crawls by default.
-//!
-//! It serves `/` and `/1`, `/2`, … — small HTML pages linked together — and answers each request
+//! The local site: a small HTTP/1.0 server that every stage crawls by default. It serves `/`
+//! and `/1`, `/2`, … — small HTML pages linked together (`pages.rs`) — and answers each request
 //! only after a delay (200 ms by default, or the request's own `?delay_ms=N`, so a demo can make
 //! answers arrive out of order), like a slow server far away. It counts the connections it
 //! holds open and remembers the peak: that is how the tests prove a crawler fetched
 //! concurrently without timing anything (a blocking crawler makes the peak 1, ten concurrent
-//! fetches make it 10).
+//! fetches make it 10). It must never be the bottleneck, so it holds thousands of slow
+//! connections at once on ONE thread: a `mio` event loop with timers (`server.rs`).
 //!
-//! The site must never be the bottleneck, so it holds thousands of slow connections at once on
-//! ONE background thread: a `mio` event loop with timers (`server.rs`), the same readiness idea
-//! stage 1 teaches. What each answer says is decided in `pages.rs`.
-//!
-//! Every log line here names the target `"site"`: [`init_logging`](crate::cli::init_logging)
-//! leaves it out of `RUST_LOG=trace`, so a crawl's trace shows the crawler, not the site. Its
-//! warnings still show, such as running out of file descriptors.
+//! Its log target is `"site"`: [`init_logging`](crate::cli::init_logging) leaves it out of
+//! `RUST_LOG=trace`, so a crawl's trace shows the crawler; the site's warnings still show.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -71,21 +66,19 @@ impl Default for SiteConfig {
 pub struct Site {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    /// Interrupts the loop's `poll` so it notices `shared.stop`.
+    /// Interrupts the loop's `poll` to stop it.
     waker: Waker,
     /// `None` once stopped.
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the site's thread and the [`Site`] handle share: the configuration, the counters and
-/// the stop flag.
+/// What the site's thread and the [`Site`] handle share: the configuration and the counters.
 #[derive(Default)]
 struct Shared {
     config: SiteConfig,
     requests: AtomicUsize,
     open: AtomicUsize,
     peak: AtomicUsize,
-    stop: AtomicBool,
 }
 
 impl Site {
@@ -100,7 +93,8 @@ impl Site {
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
         config.send_timeout = config.send_timeout.min(MAX_DELAY);
         let (server, waker) = Server::new(SocketAddr::new(ip, config.port), config)?;
-        let (addr, shared) = (server.listener.local_addr()?, Arc::clone(&server.shared));
+        let addr = server.listener.local_addr()?;
+        let shared = Arc::clone(&server.shared);
         let thread = thread::Builder::new()
             .name("looplab-site".into())
             .spawn(move || {
@@ -151,7 +145,6 @@ impl Site {
         self.shared.open.load(Ordering::SeqCst)
     }
 
-    /// The most connections the site held open at once.
     pub fn peak_connections(&self) -> usize {
         self.shared.peak.load(Ordering::SeqCst)
     }
@@ -174,7 +167,6 @@ impl Drop for Site {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        self.shared.stop.store(true, Ordering::SeqCst);
         if let Err(e) = self.waker.wake() {
             warn!(target: "site", "could not wake the site's loop to stop it: {e}");
         }

@@ -11,7 +11,6 @@ use super::{MAX_DELAY, SiteConfig};
 /// The largest request head the site reads; a longer one gets `400 Bad Request`.
 pub(super) const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// The most headers a request may carry.
 const MAX_HEADERS: usize = 32;
 
 /// The page paths `/`, `/1`, …, `/{count-1}`.
@@ -45,22 +44,14 @@ pub(super) struct Reply {
 
 impl Reply {
     /// A reply without a page: an error, whose body says `detail`.
-    fn new(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
-        let detail = detail.to_string();
+    pub(super) fn new(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
         Reply {
             request,
             status,
-            detail,
+            detail: detail.to_string(),
             delay,
             ..Reply::default()
         }
-    }
-
-    /// The answer to a client that did not send its whole request head within `timeout`.
-    pub(super) fn timed_out(timeout: Duration) -> Reply {
-        let detail = format!("no complete request head within {timeout:?}");
-        let request = format!("no request head in {timeout:?}");
-        Reply::new(request, 408, &detail, Duration::ZERO)
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {

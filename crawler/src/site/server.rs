@@ -39,14 +39,12 @@ pub(super) struct Server {
     poll: Poll,
     pub(super) listener: TcpListener,
     pub(super) shared: Arc<Shared>,
-    /// The open connections by token number.
     conns: HashMap<usize, Conn>,
     /// A due `LISTENER` means "try accepting again"; a connection's, that its time is up.
     timers: Timers,
-    /// Out of file descriptors, `accept` fails 100 times a second, and every new connection
-    /// fires the listener once more. So the log tells of a run of failures once, when it
-    /// starts and when it ends: `Some((since, tries))` while it lasts. And one retry timer is
-    /// enough: `accept_retry` says whether one is set and has not fired yet.
+    /// Out of descriptors, `accept` fails on every retry and every new connection: the log tells
+    /// of such a run once as it starts and once as it ends (`Some((since, tries))` while it
+    /// lasts), and `accept_retry` keeps a single retry timer pending.
     accept_failing: Option<(Instant, usize)>,
     accept_retry: bool,
     next_id: usize,
@@ -117,14 +115,14 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    // Returning drops, and so closes, every connection and the listener.
-                    WAKER if self.shared.stop.load(Ordering::SeqCst) => return Ok(()),
-                    WAKER => {}
-                    Token(id) => match self.conns.get(&id).map(|conn| &conn.state) {
-                        Some(State::Writing { .. }) => self.write_response(id),
-                        Some(_) => self.read(id),
-                        None => {} // already closed
-                    },
+                    // Only dropping the `Site` wakes the loop: returning drops, and so closes,
+                    // every connection and the listener.
+                    WAKER => return Ok(()),
+                    // Each does nothing unless the connection is open and in its state.
+                    Token(id) => {
+                        self.read(id);
+                        self.write_response(id);
+                    }
                 }
             }
             self.fire_due_timers();
@@ -158,20 +156,18 @@ impl Server {
                     };
                     self.conns.insert(id, conn);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    // Nobody left waiting: if `accept` was failing, the site has caught up.
-                    if let Some((since, tries)) = self.accept_failing.take() {
-                        warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
-                            since.elapsed().as_millis());
+                Err(e) => match e.kind() {
+                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted => {}
+                    ErrorKind::WouldBlock => {
+                        // Nobody left waiting: if `accept` was failing, the site has caught up.
+                        if let Some((since, tries)) = self.accept_failing.take() {
+                            warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
+                                since.elapsed().as_millis());
+                        }
+                        return;
                     }
-                    return;
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                    ) => {}
-                Err(e) => return self.accept_failed(&e),
+                    _ => return self.accept_failed(&e),
+                },
             }
         }
     }
@@ -203,7 +199,6 @@ impl Server {
         }
     }
 
-    /// Fires every timer that is due.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
         while let Some(&(when, id)) = self.timers.first() {
@@ -223,7 +218,8 @@ impl Server {
             match conn.state {
                 // Answered at once, on the next turn of the loop.
                 State::Reading(_) => {
-                    let reply = Reply::timed_out(config.head_timeout);
+                    let why = format!("no complete request head within {:?}", config.head_timeout);
+                    let reply = Reply::new(why.clone(), 408, &why, Duration::ZERO);
                     conn.wait(id, reply, &mut self.timers);
                 }
                 State::Waiting(_) => self.answer(id),
@@ -263,13 +259,12 @@ impl Server {
         debug!(target: "site", "#{id} {why}; closed ({open} open)");
     }
 
-    /// Reads what the client sends until `WouldBlock`: its request head, then, while its answer
-    /// waits, nothing if it behaves. Reading on notices at once that a client left — an error,
-    /// or the end of the stream — rather than when its answer is due, up to an hour later,
-    /// holding a descriptor meanwhile. The end of the stream is ambiguous: a client that left
-    /// and one that only closed its sending half (`nc -N`, a fine HTTP/1.0 client) look the
-    /// same. So the site answers at once, without the delay: the second gets its page, the
-    /// first a reset that closes the connection; either way the descriptor is given back now.
+    /// Reads what the client sends until `WouldBlock`: its request head, then nothing if it
+    /// behaves. Reading on notices at once that a client left (an error, or the end of the
+    /// stream), not when its answer is due, up to an hour later. The end of the stream is
+    /// ambiguous: one that left and one that only closed its sending half (`nc -N`, a fine
+    /// HTTP/1.0 client) look the same. So the site answers at once, without the delay: the
+    /// second gets its page, the first a reset; either way the descriptor is given back now.
     fn read(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -340,7 +335,6 @@ impl Conn {
         self.state = State::Waiting(reply);
     }
 
-    /// Moves connection `id`'s timer to `deadline`.
     fn set_deadline(&mut self, id: usize, deadline: Instant, timers: &mut Timers) {
         timers.remove(&(self.deadline, id));
         self.deadline = deadline;
