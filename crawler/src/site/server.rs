@@ -182,13 +182,12 @@ impl Server {
             trace!(target: "site", "accept failed again: {e}");
         } else {
             self.accept_failing = Some((Instant::now(), 1));
-            let fds = (e.raw_os_error()).is_some_and(|code| OUT_OF_DESCRIPTORS.contains(&code));
-            let (what, advice) = match fds {
-                true => (
+            let (what, advice) = match e.raw_os_error() {
+                Some(code) if OUT_OF_DESCRIPTORS.contains(&code) => (
                     "out of file descriptors",
                     "; raise the limit with `ulimit -n`, or crawl fewer URLs at once",
                 ),
-                false => ("accept failed", ""),
+                _ => ("accept failed", ""),
             };
             warn!(target: "site", "{what} ({e}): not accepting new connections for now (retrying \
                 every {ACCEPT_RETRY:?}), still serving the {} it holds{advice}", self.conns.len());
@@ -215,35 +214,25 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue;
             };
-            match conn.state {
+            match &mut conn.state {
                 // Answered at once, on the next turn of the loop.
                 State::Reading(_) => {
                     let why = format!("no complete request head within {:?}", config.head_timeout);
                     let reply = Reply::new(why.clone(), 408, &why, Duration::ZERO);
                     conn.wait(id, reply, &mut self.timers);
                 }
-                State::Waiting(_) => self.answer(id),
+                State::Waiting(reply) => {
+                    let response = std::mem::take(reply).into_bytes();
+                    conn.state = State::Writing { response, sent: 0 };
+                    conn.set_deadline(id, now + config.send_timeout, &mut self.timers);
+                    self.write_response(id);
+                }
                 State::Writing { .. } => {
                     let why = format!("not all taken in {:?}", config.send_timeout);
                     self.close(id, &why);
                 }
             }
         }
-    }
-
-    /// Starts sending the answer connection `id` waits with, under the send deadline.
-    fn answer(&mut self, id: usize) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let State::Waiting(reply) = &mut conn.state else {
-            return;
-        };
-        let response = std::mem::take(reply).into_bytes();
-        conn.state = State::Writing { response, sent: 0 };
-        let deadline = Instant::now() + self.shared.config.send_timeout;
-        conn.set_deadline(id, deadline, &mut self.timers);
-        self.write_response(id);
     }
 
     /// Closes connection `id`. The open count goes down before the socket closes, so a client
@@ -291,7 +280,11 @@ impl Server {
                         conn.wait(id, reply, &mut self.timers);
                     }
                 }
-                _ if n == 0 => return self.answer(id),
+                // Due now: answered on the next turn of the loop.
+                State::Waiting(_) if n == 0 => {
+                    return conn.set_deadline(id, Instant::now(), &mut self.timers);
+                }
+                _ if n == 0 => return,
                 _ if extra + n > MAX_HEAD_BYTES => {
                     return self.close(id, "the client sent too much after its request");
                 }
