@@ -152,9 +152,8 @@ impl Site {
     /// Sets the request count back to 0 and the peak to the number open right now.
     pub fn reset_counters(&self) {
         self.shared.requests.store(0, Ordering::SeqCst);
-        self.shared
-            .peak
-            .store(self.open_connections(), Ordering::SeqCst);
+        let open = self.open_connections();
+        self.shared.peak.store(open, Ordering::SeqCst);
     }
 
     /// Stops the site: closes every connection and the listener, and joins the thread (which

@@ -20,10 +20,7 @@ pub fn paths(count: usize) -> Vec<String> {
 
 /// The path of page `n`: the root, `/`, is page 0; page N is `/N`.
 fn page_path(n: u64) -> String {
-    match n {
-        0 => "/".to_string(),
-        n => format!("/{n}"),
-    }
+    if n > 0 { format!("/{n}") } else { "/".into() }
 }
 
 /// A response, decided but not yet sent.
