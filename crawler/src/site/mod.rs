@@ -93,8 +93,8 @@ impl Site {
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
         config.send_timeout = config.send_timeout.min(MAX_DELAY);
         let (server, waker) = Server::new(SocketAddr::new(ip, config.port), config)?;
-        let addr = server.listener.local_addr()?;
         let shared = Arc::clone(&server.shared);
+        let addr = SocketAddr::new(ip, shared.config.port);
         let thread = thread::Builder::new()
             .name("looplab-site".into())
             .spawn(move || {

@@ -37,7 +37,7 @@ type Timers = BTreeSet<(Instant, usize)>;
 /// The site's loop and everything it owns; it lives on the site's thread.
 pub(super) struct Server {
     poll: Poll,
-    pub(super) listener: TcpListener,
+    listener: TcpListener,
     pub(super) shared: Arc<Shared>,
     conns: HashMap<usize, Conn>,
     /// A due `LISTENER` means "try accepting again"; a connection's, that its time is up.

@@ -139,7 +139,7 @@ fn serves_the_root_and_a_page_with_their_links() {
     assert!(three.body.contains("href=\"/\""));
     assert!(three.body.contains("href=\"/4\""));
 
-    // Any number is a page; outside the graph it links only back to the root.
+    // Every /N is a page (N > 0); outside the graph it links only back to the root.
     let far = get(site.addr(), "/9999");
     assert_eq!(far.status, 200);
     assert_eq!(far.body.matches("href=").count(), 1);
