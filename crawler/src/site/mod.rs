@@ -41,12 +41,11 @@ pub struct SiteConfig {
     /// How many pages the link graph covers: `/` and `/1` … `/{pages-1}`.
     pub pages: usize,
     /// How long a client may take, from the moment it is accepted, to send its whole request
-    /// head (10 s by default, capped at [`MAX_DELAY`]). A client still sending then — idle,
-    /// or trickling one header line at a time — gets `408 Request Timeout` and is closed.
+    /// head (10 s by default). One still sending then — idle, or trickling one header line at
+    /// a time — gets `408 Request Timeout`.
     pub head_timeout: Duration,
-    /// How long a client may take, from the moment its answer is due, to take all of it
-    /// (10 s by default, capped at [`MAX_DELAY`]). A client that stops reading is closed
-    /// then, and its answer freed.
+    /// How long a client may take, from the moment its answer is due, to take all of it (10 s
+    /// by default). One that stops reading is closed then, and its answer freed.
     pub send_timeout: Duration,
 }
 
