@@ -40,7 +40,7 @@ pub(super) struct Reply {
 }
 
 impl Reply {
-    /// A reply without a page: an error, whose body says `detail`.
+    /// A reply whose body says `detail`, unless a page is set.
     pub(super) fn new(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
         Reply {
             request,
@@ -112,10 +112,10 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
 
     let mut delay = config.delay;
-    for value in query
+    let delays = query
         .split('&')
-        .filter_map(|pair| pair.strip_prefix("delay_ms="))
-    {
+        .filter_map(|pair| pair.strip_prefix("delay_ms="));
+    for value in delays {
         match value.parse().map(Duration::from_millis) {
             Ok(ms) if ms <= MAX_DELAY => delay = ms,
             _ => {
