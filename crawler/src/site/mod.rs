@@ -1,50 +1,37 @@
-//! The local site: a small HTTP/1.0 server that every stage crawls by default.
-//!
-//! It serves `/` and `/1`, `/2`, … — small HTML pages linked together — and answers each request
+//! The local site: a small HTTP/1.0 server that every stage crawls by default. It serves `/`
+//! and `/1`, `/2`, … — small HTML pages linked together (`pages.rs`) — and answers each request
 //! only after a delay (200 ms by default, or the request's own `?delay_ms=N`, so a demo can make
 //! answers arrive out of order), like a slow server far away. It counts the connections it
 //! holds open and remembers the peak: that is how the tests prove a crawler fetched
 //! concurrently without timing anything (a blocking crawler makes the peak 1, ten concurrent
-//! fetches make it 10).
+//! fetches make it 10). It must never be the bottleneck, so it holds thousands of slow
+//! connections at once on ONE thread: a `mio` event loop with timers (`server.rs`).
 //!
-//! The site must never be the bottleneck, so it holds thousands of slow connections at once on
-//! ONE background thread: a `mio` event loop with timers, the same readiness idea stage 1
-//! teaches. Read it in order: the public API (here), the event loop (`server.rs`), accepting
-//! and running out of descriptors (`accept.rs`), the pages and the link graph (`pages.rs`).
-//! So that no client can hold a connection for long, one that is slow to send its request
-//! head gets `408`, one that leaves while it waits is closed at once, and one slow to take
-//! its answer is dropped.
-//!
-//! Every log line here names the target `"site"`: [`init_logging`](crate::cli::init_logging)
-//! leaves it out of `RUST_LOG=trace`, so a crawl's trace shows the crawler, not the site. Its
-//! warnings still show, such as running out of file descriptors.
+//! Its log target is `"site"`: [`init_logging`](crate::cli::init_logging) leaves it out of
+//! `RUST_LOG=trace`, so a crawl's trace shows the crawler; the site's warnings still show.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use log::{error, info, warn};
-use mio::{Interest, Poll, Waker};
+use mio::Waker;
 
-mod accept;
 mod pages;
 mod server;
 
-use accept::listen;
 pub use pages::paths;
-use server::{LISTENER, Server, WAKER};
+use server::Server;
 
-/// The delay before each response when nothing else is configured.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(200);
 
 /// The longest delay the site accepts, from its configuration or from `?delay_ms=`; also the
 /// longest [`SiteConfig::head_timeout`] and [`SiteConfig::send_timeout`].
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 
-/// How to run the site.
 #[derive(Clone, Debug)]
 pub struct SiteConfig {
     /// The port to listen on; 0 picks any free port.
@@ -54,12 +41,11 @@ pub struct SiteConfig {
     /// How many pages the link graph covers: `/` and `/1` … `/{pages-1}`.
     pub pages: usize,
     /// How long a client may take, from the moment it is accepted, to send its whole request
-    /// head (10 s by default, capped at [`MAX_DELAY`]). A client still sending then — idle,
-    /// or trickling one header line at a time — gets `408 Request Timeout` and is closed.
+    /// head (10 s by default). One still sending then — idle, or trickling one header line at
+    /// a time — gets `408 Request Timeout`.
     pub head_timeout: Duration,
-    /// How long a client may take, from the moment its answer is due, to take all of it
-    /// (10 s by default, capped at [`MAX_DELAY`]). A client that stops reading is closed
-    /// then, and its answer freed.
+    /// How long a client may take, from the moment its answer is due, to take all of it (10 s
+    /// by default). One that stops reading is closed then, and its answer freed.
     pub send_timeout: Duration,
 }
 
@@ -78,21 +64,20 @@ impl Default for SiteConfig {
 /// A running site. Dropping it stops it, like [`Site::stop`].
 pub struct Site {
     addr: SocketAddr,
-    config: SiteConfig,
     shared: Arc<Shared>,
-    /// Interrupts the loop's `poll` so it notices `shared.stop`.
+    /// Interrupts the loop's `poll` to stop it.
     waker: Waker,
     /// `None` once stopped.
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the site's thread and the [`Site`] handle share: the counters and the stop flag.
+/// What the site's thread and the [`Site`] handle share: the configuration and the counters.
 #[derive(Default)]
 struct Shared {
+    config: SiteConfig,
     requests: AtomicUsize,
     open: AtomicUsize,
     peak: AtomicUsize,
-    stop: AtomicBool,
 }
 
 impl Site {
@@ -106,17 +91,9 @@ impl Site {
         config.delay = config.delay.min(MAX_DELAY);
         config.head_timeout = config.head_timeout.min(MAX_DELAY);
         config.send_timeout = config.send_timeout.min(MAX_DELAY);
-        let mut listener = listen(SocketAddr::new(ip, config.port))?;
-        let addr = listener.local_addr()?;
-        config.port = addr.port();
-
-        let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let shared = Arc::new(Shared::default());
-
-        let server = Server::new(poll, listener, config.clone(), Arc::clone(&shared));
+        let (server, waker) = Server::new(SocketAddr::new(ip, config.port), config)?;
+        let shared = Arc::clone(&server.shared);
+        let addr = SocketAddr::new(ip, shared.config.port);
         let thread = thread::Builder::new()
             .name("looplab-site".into())
             .spawn(move || {
@@ -125,24 +102,22 @@ impl Site {
                 }
             })?;
         info!(target: "site", "listening on http://{addr}/ (delay {:?}, {} pages)",
-            config.delay, config.pages);
+            shared.config.delay, shared.config.pages);
         Ok(Site {
             addr,
-            config,
             shared,
             waker,
             thread: Some(thread),
         })
     }
 
-    /// The address the site listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The configuration the site runs with (`port` is the real port, even if 0 was asked).
     pub fn config(&self) -> &SiteConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The full URL of `path` on this site: `"http://127.0.0.1:PORT"` + `path`.
@@ -165,12 +140,10 @@ impl Site {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
-    /// How many connections the site holds open right now.
     pub fn open_connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)
     }
 
-    /// The most connections the site held open at once.
     pub fn peak_connections(&self) -> usize {
         self.shared.peak.load(Ordering::SeqCst)
     }
@@ -178,9 +151,8 @@ impl Site {
     /// Sets the request count back to 0 and the peak to the number open right now.
     pub fn reset_counters(&self) {
         self.shared.requests.store(0, Ordering::SeqCst);
-        self.shared
-            .peak
-            .store(self.shared.open.load(Ordering::SeqCst), Ordering::SeqCst);
+        let open = self.open_connections();
+        self.shared.peak.store(open, Ordering::SeqCst);
     }
 
     /// Stops the site: closes every connection and the listener, and joins the thread (which
@@ -193,7 +165,6 @@ impl Drop for Site {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        self.shared.stop.store(true, Ordering::SeqCst);
         if let Err(e) = self.waker.wake() {
             warn!(target: "site", "could not wake the site's loop to stop it: {e}");
         }

@@ -11,16 +11,16 @@ use super::{MAX_DELAY, SiteConfig};
 /// The largest request head the site reads; a longer one gets `400 Bad Request`.
 pub(super) const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// The most headers a request may carry.
 const MAX_HEADERS: usize = 32;
 
 /// The page paths `/`, `/1`, …, `/{count-1}`.
 pub fn paths(count: usize) -> Vec<String> {
-    let numbered = (1..count).map(|n| format!("/{n}"));
-    std::iter::once("/".to_string())
-        .chain(numbered)
-        .take(count)
-        .collect()
+    (0..count as u64).map(page_path).collect()
+}
+
+/// The path of page `n`: the root, `/`, is page 0; page N is `/N`.
+fn page_path(n: u64) -> String {
+    if n > 0 { format!("/{n}") } else { "/".into() }
 }
 
 /// A response, decided but not yet sent.
@@ -33,29 +33,22 @@ pub(super) struct Reply {
     detail: String,
     /// A page, whose HTML is made only when it is sent: a client that waits an hour for it
     /// costs the site a few bytes meanwhile, not megabytes.
-    page: Option<(Page, usize)>,
+    page: Option<(u64, usize)>,
     /// For `HEAD`: the head `GET` would get, its Content-Length included, without the body.
     head_only: bool,
     pub(super) delay: Duration,
 }
 
 impl Reply {
-    fn error(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
-        let detail = detail.to_string();
+    /// A reply whose body says `detail`, unless a page is set.
+    pub(super) fn new(request: String, status: u16, detail: &str, delay: Duration) -> Reply {
         Reply {
             request,
             status,
-            detail,
+            detail: detail.to_string(),
             delay,
             ..Reply::default()
         }
-    }
-
-    /// The answer to a client that did not send its whole request head within `timeout`.
-    pub(super) fn timed_out(timeout: Duration) -> Reply {
-        let detail = format!("no complete request head within {timeout:?}");
-        let request = format!("no request head in {timeout:?}");
-        Reply::error(request, 408, &detail, Duration::ZERO)
     }
 
     pub(super) fn into_bytes(self) -> Vec<u8> {
@@ -96,7 +89,7 @@ fn reason(status: u16) -> &'static str {
 pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    let bad = |detail: &str| Reply::error("bad request".into(), 400, detail, config.delay);
+    let bad = |detail: &str| Reply::new("bad request".into(), 400, detail, config.delay);
     match request.parse(head) {
         Ok(httparse::Status::Complete(_)) => {
             let method = request.method.unwrap_or_default();
@@ -109,13 +102,6 @@ pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
         Ok(httparse::Status::Partial) => Some(bad("request head too large")),
         Err(e) => Some(bad(&format!("malformed request head: {e}"))),
     }
-}
-
-/// A page of the site: `/` or `/N`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Page {
-    Root,
-    Number(u64),
 }
 
 /// Routes one request: `GET /` and `GET /N` are pages, anything else is an error; `HEAD` gets
@@ -136,63 +122,49 @@ fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
                 let most = MAX_DELAY.as_millis();
                 let detail =
                     format!("delay_ms must be a whole number of milliseconds up to {most}");
-                return Reply::error(request, 400, &detail, config.delay);
+                return Reply::new(request, 400, &detail, config.delay);
             }
         }
     }
 
     if method != "GET" && method != "HEAD" {
-        return Reply::error(request, 405, "the site answers GET and HEAD only", delay);
+        return Reply::new(request, 405, "the site answers GET and HEAD only", delay);
     }
     let Some(page) = parse_page(path) else {
-        return Reply::error(request, 404, &format!("no page at {path}"), delay);
+        return Reply::new(request, 404, &format!("no page at {path}"), delay);
     };
     Reply {
-        request,
-        status: 200,
         page: Some((page, config.pages)),
-        delay,
-        ..Reply::default()
+        ..Reply::new(request, 200, "", delay)
     }
 }
 
-/// `/` is the root; `/N` is page N for any whole number written without leading zeros.
-pub(super) fn parse_page(path: &str) -> Option<Page> {
-    match path.strip_prefix('/')? {
-        "" => Some(Page::Root),
-        // Written as the number prints: no sign, no leading zeros.
-        digits => {
-            let n: u64 = digits.parse().ok()?;
-            (n.to_string() == digits).then_some(Page::Number(n))
-        }
-    }
+/// The page at `path`, if [`page_path`] writes it so: `/`, or `/N` for any whole number N > 0
+/// written as it prints (no sign, no leading zeros).
+pub(super) fn parse_page(path: &str) -> Option<u64> {
+    let n = match path.strip_prefix('/')? {
+        "" => 0,
+        digits => digits.parse().ok()?,
+    };
+    (page_path(n) == path).then_some(n)
 }
 
 /// The links on `page` when the graph covers `pages` pages. `/` links to `/1` … `/{pages-1}`;
 /// each of those links back to `/` and on to the next one (the last to `/1`). Any other page
 /// links only to `/`. So a crawler starting at `/` finds exactly `paths(pages)`.
-pub(super) fn links(page: Page, pages: usize) -> Vec<String> {
+pub(super) fn links(page: u64, pages: usize) -> Vec<String> {
     let last = pages.saturating_sub(1) as u64; // the highest page number in the graph
-    match page {
-        Page::Root => (1..=last).map(|n| format!("/{n}")).collect(),
-        Page::Number(n) if (1..=last).contains(&n) => {
-            let next = n % last + 1;
-            let mut links = vec!["/".to_string()];
-            if next != n {
-                links.push(format!("/{next}"));
-            }
-            links
-        }
-        Page::Number(_) => vec!["/".to_string()],
-    }
+    let to: Vec<u64> = match page {
+        0 => (1..=last).collect(),
+        n if n <= last => [0, n % last + 1].into_iter().filter(|&m| m != n).collect(),
+        _ => vec![0],
+    };
+    to.into_iter().map(page_path).collect()
 }
 
 /// The HTML of `page`: a title and its links, as `href="/N"` absolute paths.
-fn page_html(page: Page, pages: usize) -> String {
-    let name = match page {
-        Page::Root => "/".to_string(),
-        Page::Number(n) => format!("/{n}"),
-    };
+fn page_html(page: u64, pages: usize) -> String {
+    let name = page_path(page);
     let mut html = format!(
         "<!DOCTYPE html>\n<html>\n<head><title>looplab {name}</title></head>\n<body>\n\
          <h1>looplab local site: {name}</h1>\n\

@@ -1,93 +1,102 @@
 //! The site's event loop: one `mio::Poll` on the site's thread that accepts connections,
 //! reads each request head, holds the connection until its delay is over, writes the answer
-//! and closes it. Timers live in a heap; the earliest deadline is `poll`'s timeout, so a
-//! thousand waiting connections cost no thread and no busy loop. The same heap bounds how long
-//! a client may take to send its request head and to take its answer, and paces `accept` when
-//! it fails (`accept.rs`). What each answer *says* is decided in `pages.rs`; this file only
-//! moves bytes and keeps time.
+//! and closes it. Each connection has one deadline at a time — for its request head, its delay,
+//! or its answer — in a sorted set of timers whose earliest is `poll`'s timeout, so a thousand
+//! waiting connections cost no thread and no busy loop.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::io::{self, Read, Write};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, trace, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::{Domain, Socket, Type};
 
-use super::accept::{ACCEPT_RETRY, AcceptFailures, accept_failed};
 use super::pages::{MAX_HEAD_BYTES, Reply, answer};
 use super::{Shared, SiteConfig};
 
-/// The token of the listening socket. Connections get tokens from 2 upward, never reused.
-pub(super) const LISTENER: Token = Token(0);
+/// The tokens of the listening socket and of the waker that `Site::stop` uses to interrupt
+/// `poll`. Connections get tokens from 2 upward, never reused.
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
 
-/// The token of the waker that `Site::stop` uses to interrupt `poll` from another thread.
-pub(super) const WAKER: Token = Token(1);
+/// After a failed `accept` (most likely: out of file descriptors), try again this much later.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// The OS error numbers for "out of file descriptors": `ENFILE` (the system) and `EMFILE` (this
+/// process) on Linux, macOS and the BSDs, and Windows' `WSAEMFILE`.
+const OUT_OF_DESCRIPTORS: [i32; 3] = [23, 24, 10024];
+
+/// Timers, earliest first: (when, token).
+type Timers = BTreeSet<(Instant, usize)>;
 
 /// The site's loop and everything it owns; it lives on the site's thread.
 pub(super) struct Server {
     poll: Poll,
     listener: TcpListener,
-    config: SiteConfig,
-    shared: Arc<Shared>,
-    /// The open connections by token number. Tokens are never reused, so an event or a timer
-    /// for a connection that is already gone finds nothing here and is ignored.
+    pub(super) shared: Arc<Shared>,
     conns: HashMap<usize, Conn>,
-    /// Timers, earliest first: (when, token). A due `LISTENER` means "try accepting again". A
-    /// due connection token means "your time is up" — for its request head, its delay, or its
-    /// answer — and the connection's state says which; a timer it has outlived is ignored.
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Failed `accept`s, so the log tells of a run of them once rather than every 10 ms.
-    accept_failures: AcceptFailures,
+    /// A due `LISTENER` means "try accepting again"; a connection's, that its time is up.
+    timers: Timers,
+    /// Out of descriptors, `accept` fails on every retry and every new connection: the log tells
+    /// of such a run once as it starts and once as it ends (`Some((since, tries))` while it
+    /// lasts), and `accept_retry` keeps a single retry timer pending.
+    accept_failing: Option<(Instant, usize)>,
+    accept_retry: bool,
     next_id: usize,
-    /// Scratch space for reads.
-    buf: Vec<u8>,
 }
 
-/// One connection and where it is in its life.
+/// One connection, where it is in its life, and when that step's time is up (its timer).
 struct Conn {
     stream: TcpStream,
-    /// The request and its status, for the log: `GET /3 -> 200`.
-    request: String,
     state: State,
+    deadline: Instant,
 }
 
 enum State {
-    /// Collecting the request head, which must be complete by `deadline` (a timer is set).
-    Reading { head: Vec<u8>, deadline: Instant },
-    /// The answer is decided (its bytes are made when it is due, when a timer wakes it).
-    Waiting { reply: Reply, due: Instant },
-    /// Sending the response, which must be out by `deadline` (a timer is set); `sent` bytes
-    /// are already out.
-    Writing {
-        response: Vec<u8>,
-        sent: usize,
-        deadline: Instant,
-    },
+    /// Collecting the request head; by the deadline it gets `408`.
+    Reading(Vec<u8>),
+    /// The answer is decided (its bytes are made when it is due, at the deadline).
+    Waiting(Reply),
+    /// Sending the response, `sent` bytes of it so far; by the deadline it is dropped.
+    Writing { response: Vec<u8>, sent: usize },
 }
 
 impl Server {
-    /// The loop, ready to run: `poll` already watches `listener`.
-    pub(super) fn new(
-        poll: Poll,
-        listener: TcpListener,
-        config: SiteConfig,
-        shared: Arc<Shared>,
-    ) -> Server {
-        Server {
+    /// The loop, listening on `addr` (`config.port` becomes the port it got), and the waker
+    /// that interrupts it. The backlog is large, so that a burst of thousands of connects is
+    /// not refused while the loop accepts them.
+    pub(super) fn new(addr: SocketAddr, mut config: SiteConfig) -> io::Result<(Self, Waker)> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(4096)?;
+        socket.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(socket.into());
+        config.port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            config,
+            ..Shared::default()
+        });
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let server = Server {
             poll,
             listener,
-            config,
             shared,
             conns: HashMap::new(),
-            timers: BinaryHeap::new(),
-            accept_failures: AcceptFailures::default(),
+            timers: BTreeSet::new(),
+            accept_failing: None,
+            accept_retry: false,
             next_id: 2, // 0 and 1 are `LISTENER` and `WAKER`
-            buf: vec![0; 4096],
-        }
+        };
+        Ok((server, waker))
     }
 
     /// Runs until `Site::stop`: sleep in `poll` until a socket is ready or the next timer is
@@ -95,10 +104,10 @@ impl Server {
     pub(super) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let next_timer = self.timers.peek().map(|Reverse((due, _))| *due);
+            let next_timer = self.timers.first().map(|(due, _)| *due);
             let timeout = next_timer.map(|due| due.saturating_duration_since(Instant::now()));
             match self.poll.poll(&mut events, timeout) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 result => result?,
             }
             trace!(target: "site", "tick: {} events, {} open, {} timers (slept at most {timeout:?})",
@@ -106,15 +115,14 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER if self.shared.stop.load(Ordering::SeqCst) => {
-                        let ids: Vec<usize> = self.conns.keys().copied().collect();
-                        for id in ids {
-                            self.close(id, "the site is stopping");
-                        }
-                        return Ok(());
+                    // Only dropping the `Site` wakes the loop: returning drops, and so closes,
+                    // every connection and the listener.
+                    WAKER => return Ok(()),
+                    // Each does nothing unless the connection is open and in its state.
+                    Token(id) => {
+                        self.read(id);
+                        self.write_response(id);
                     }
-                    WAKER => {}
-                    Token(id) => self.on_ready(id),
                 }
             }
             self.fire_due_timers();
@@ -129,117 +137,102 @@ impl Server {
                 Ok((mut stream, peer)) => {
                     let id = self.next_id;
                     self.next_id += 1;
-                    let registry = self.poll.registry();
-                    if let Err(e) = registry.register(&mut stream, Token(id), Interest::READABLE) {
+                    // Writable too, so that a short write continues on the next event.
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = self.poll.registry().register(&mut stream, Token(id), both) {
                         warn!(target: "site", "#{id} from {peer}: cannot register: {e}");
                         continue; // dropping `stream` closes it
                     }
                     let open = self.shared.open.fetch_add(1, Ordering::SeqCst) + 1;
                     self.shared.peak.fetch_max(open, Ordering::SeqCst);
                     debug!(target: "site", "#{id} accepted from {peer} ({open} open)");
-                    let deadline = Instant::now() + self.config.head_timeout;
-                    let request = "no request yet".to_string();
-                    let head = Vec::new();
-                    let state = State::Reading { head, deadline };
+                    let deadline = Instant::now() + self.shared.config.head_timeout;
+                    self.timers.insert((deadline, id));
+                    let state = State::Reading(Vec::new());
                     let conn = Conn {
                         stream,
-                        request,
                         state,
+                        deadline,
                     };
                     self.conns.insert(id, conn);
-                    self.timers.push(Reverse((deadline, id)));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Nobody left waiting: if `accept` was failing, the site has caught up.
-                    if let Some((lasted, tries)) = self.accept_failures.caught_up(Instant::now()) {
-                        warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
-                            lasted.as_millis());
+                Err(e) => match e.kind() {
+                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted => {}
+                    ErrorKind::WouldBlock => {
+                        // Nobody left waiting: if `accept` was failing, the site has caught up.
+                        if let Some((since, tries)) = self.accept_failing.take() {
+                            warn!(target: "site", "accepting again after {} ms ({tries} failed tries)",
+                                since.elapsed().as_millis());
+                        }
+                        return;
                     }
-                    return;
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
-                Err(e) => {
-                    // Most likely out of file descriptors (`accept.rs`). The connections
-                    // waiting in the backlog will fire no new "readable" edge: retry on a
-                    // timer — one at a time, though every new connection fires the listener.
-                    let now = Instant::now();
-                    if self.accept_failures.failed(now) {
-                        warn!(target: "site", "{}", accept_failed(&e, self.conns.len()));
-                    } else {
-                        trace!(target: "site", "accept failed again: {e}");
-                    }
-                    if self.accept_failures.set_retry() {
-                        self.timers.push(Reverse((now + ACCEPT_RETRY, LISTENER.0)));
-                    }
-                    return;
-                }
+                    _ => return self.accept_failed(&e),
+                },
             }
         }
     }
 
-    /// A connection's socket is ready: take the step its state calls for.
-    fn on_ready(&mut self, id: usize) {
-        match self.conns.get(&id).map(|conn| &conn.state) {
-            Some(State::Reading { .. } | State::Waiting { .. }) => self.read(id),
-            Some(State::Writing { .. }) => self.write_response(id),
-            None => {} // already closed
+    /// `accept` failed, most likely for want of a file descriptor. The site keeps serving the
+    /// connections it holds, each of which gives its descriptor back within a bound (its head
+    /// timeout, its delay — cut short if the client leaves —, its send timeout). The
+    /// connections waiting in the backlog will fire no new "readable" edge: retry on a timer.
+    fn accept_failed(&mut self, e: &io::Error) {
+        if let Some((_, tries)) = &mut self.accept_failing {
+            *tries += 1;
+            trace!(target: "site", "accept failed again: {e}");
+        } else {
+            self.accept_failing = Some((Instant::now(), 1));
+            let (what, advice) = match e.raw_os_error() {
+                Some(code) if OUT_OF_DESCRIPTORS.contains(&code) => (
+                    "out of file descriptors",
+                    "; raise the limit with `ulimit -n`, or crawl fewer URLs at once",
+                ),
+                _ => ("accept failed", ""),
+            };
+            warn!(target: "site", "{what} ({e}): not accepting new connections for now (retrying \
+                every {ACCEPT_RETRY:?}), still serving the {} it holds{advice}", self.conns.len());
+        }
+        if !std::mem::replace(&mut self.accept_retry, true) {
+            self.timers
+                .insert((Instant::now() + ACCEPT_RETRY, LISTENER.0));
         }
     }
 
-    /// Fires every timer that is due: answers the waiting connections, answers `408` to those
-    /// whose request head is not in by its deadline, drops those that did not take their
-    /// answer by theirs, retries `accept`.
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
-        while let Some(&Reverse((when, id))) = self.timers.peek() {
+        while let Some(&(when, id)) = self.timers.first() {
             if when > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.pop_first();
             if id == LISTENER.0 {
-                self.accept_failures.retry_fired();
+                self.accept_retry = false;
                 self.accept_all();
                 continue;
             }
+            let config = &self.shared.config;
             let Some(conn) = self.conns.get_mut(&id) else {
-                continue; // the connection is gone: a stale timer
+                continue;
             };
-            match &conn.state {
-                State::Reading { deadline, .. } if *deadline <= now => {
-                    conn.wait(id, Reply::timed_out(self.config.head_timeout));
-                    self.answer(id);
+            match &mut conn.state {
+                // Answered at once, on the next turn of the loop.
+                State::Reading(_) => {
+                    let why = format!("no complete request head within {:?}", config.head_timeout);
+                    let reply = Reply::new(why.clone(), 408, &why, Duration::ZERO);
+                    conn.wait(id, reply, &mut self.timers);
                 }
-                State::Waiting { due, .. } if *due <= now => self.answer(id),
-                State::Writing { deadline, .. } if *deadline <= now => {
-                    let why = format!("not all taken in {:?}", self.config.send_timeout);
+                State::Waiting(reply) => {
+                    let response = std::mem::take(reply).into_bytes();
+                    conn.state = State::Writing { response, sent: 0 };
+                    conn.set_deadline(id, now + config.send_timeout, &mut self.timers);
+                    self.write_response(id);
+                }
+                State::Writing { .. } => {
+                    let why = format!("not all taken in {:?}", config.send_timeout);
                     self.close(id, &why);
                 }
-                _ => {} // a timer the connection has outlived
             }
         }
-    }
-
-    /// Starts sending the answer connection `id` waits with, under the send deadline.
-    fn answer(&mut self, id: usize) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let State::Waiting { reply, .. } = &mut conn.state else {
-            return;
-        };
-        let response = std::mem::take(reply).into_bytes();
-        let deadline = Instant::now() + self.config.send_timeout;
-        self.timers.push(Reverse((deadline, id)));
-        conn.state = State::Writing {
-            response,
-            sent: 0,
-            deadline,
-        };
-        self.write_response(id);
     }
 
     /// Closes connection `id`. The open count goes down before the socket closes, so a client
@@ -248,55 +241,50 @@ impl Server {
         let Some(mut conn) = self.conns.remove(&id) else {
             return;
         };
+        self.timers.remove(&(conn.deadline, id));
         // Deregistering can only fail if the socket is already broken: nothing to do then.
         let _ = self.poll.registry().deregister(&mut conn.stream);
         let open = self.shared.open.fetch_sub(1, Ordering::SeqCst) - 1;
-        debug!(target: "site", "#{id} {}: {why}; closed ({open} open)", conn.request);
-        drop(conn);
-        // Its timers stay in the heap until due, up to an hour away. A live connection has at
-        // most three; once the rest outnumber them, sweep them out, so that clients that come
-        // and go cannot grow the heap (each sweep removes at least as many as it visits / 4).
-        if self.timers.len() > 4 * self.conns.len() + 64 {
-            let conns = &self.conns;
-            self.timers
-                .retain(|Reverse((_, id))| *id == LISTENER.0 || conns.contains_key(id));
-        }
+        debug!(target: "site", "#{id} {why}; closed ({open} open)");
     }
 
-    /// Reads what the client sends until `WouldBlock`: its request head, then, while its answer
-    /// waits, nothing if it behaves. Reading on notices at once that a client left — an error,
-    /// or the end of the stream — rather than when its answer is due, up to an hour later,
-    /// holding a descriptor meanwhile. The end of the stream is ambiguous: a client that left
-    /// and one that only closed its sending half (`nc -N`, a fine HTTP/1.0 client) look the
-    /// same. So the site answers at once, without the delay: the second gets its page, the
-    /// first a reset that closes the connection; either way the descriptor is given back now.
+    /// Reads what the client sends until `WouldBlock`: its request head, then nothing if it
+    /// behaves. Reading on notices at once that a client left (an error, or the end of the
+    /// stream), not when its answer is due, up to an hour later. The end of the stream is
+    /// ambiguous: one that left and one that only closed its sending half (`nc -N`, a fine
+    /// HTTP/1.0 client) look the same. So the site answers at once, without the delay: the
+    /// second gets its page, the first a reset; either way the descriptor is given back now.
     fn read(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
+        let mut buf = [0; 4096];
         let mut extra = 0; // bytes after the request: HTTP/1.0 has no second one, so dropped
         loop {
-            let n = match conn.stream.read(&mut self.buf) {
+            let n = match conn.stream.read(&mut buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.close(id, &format!("read failed: {e}")),
             };
             match &mut conn.state {
-                State::Reading { .. } if n == 0 => {
+                State::Reading(_) if n == 0 => {
                     return self.close(id, "the client left before sending a request");
                 }
-                State::Reading { head, .. } => {
-                    head.extend_from_slice(&self.buf[..n]);
+                State::Reading(head) => {
+                    head.extend_from_slice(&buf[..n]);
                     // Once the answer waits, read on: the client may have left in the very
                     // read that completed its request, and no new event would say so.
-                    if let Some(reply) = answer(head, &self.config) {
-                        let due = conn.wait(id, reply);
+                    if let Some(reply) = answer(head, &self.shared.config) {
                         self.shared.requests.fetch_add(1, Ordering::SeqCst);
-                        self.timers.push(Reverse((due, id)));
+                        conn.wait(id, reply, &mut self.timers);
                     }
                 }
-                _ if n == 0 => return self.answer(id),
+                // Due now: answered on the next turn of the loop.
+                State::Waiting(_) if n == 0 => {
+                    return conn.set_deadline(id, Instant::now(), &mut self.timers);
+                }
+                _ if n == 0 => return,
                 _ if extra + n > MAX_HEAD_BYTES => {
                     return self.close(id, "the client sent too much after its request");
                 }
@@ -305,30 +293,25 @@ impl Server {
         }
     }
 
-    /// Writes as much of the response as the socket takes. Writes can be short: then wait for
-    /// "writable" and continue. Done means close, right here in the same step.
+    /// Writes as much of the response as the socket takes. Writes can be short: then the next
+    /// "writable" event continues. Done means close, right here in the same step.
     fn write_response(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let State::Writing { response, sent, .. } = &mut conn.state else {
+        let State::Writing { response, sent } = &mut conn.state else {
             return;
         };
         while *sent < response.len() {
             match conn.stream.write(&response[*sent..]) {
                 Ok(0) => return self.close(id, "the socket took no bytes"),
                 Ok(n) => *sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     trace!(target: "site", "#{id} short write: {sent} of {} bytes; waiting for writable",
                         response.len());
-                    let registry = self.poll.registry();
-                    let writable = Interest::WRITABLE;
-                    if let Err(e) = registry.reregister(&mut conn.stream, Token(id), writable) {
-                        self.close(id, &format!("cannot wait for writable: {e}"));
-                    }
                     return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return self.close(id, &format!("write failed: {e}")),
             }
         }
@@ -337,12 +320,17 @@ impl Server {
 }
 
 impl Conn {
-    /// The answer is decided: wait with it until it is due, and say when that is.
-    fn wait(&mut self, id: usize, reply: Reply) -> Instant {
-        self.request = format!("{} -> {}", reply.request, reply.status);
-        debug!(target: "site", "#{id} {}, answering in {:?}", self.request, reply.delay);
-        let due = Instant::now() + reply.delay;
-        self.state = State::Waiting { reply, due };
-        due
+    /// The answer is decided: wait with it until it is due.
+    fn wait(&mut self, id: usize, reply: Reply, timers: &mut Timers) {
+        let (request, status, delay) = (&reply.request, reply.status, reply.delay);
+        debug!(target: "site", "#{id} {request} -> {status}, answering in {delay:?}");
+        self.set_deadline(id, Instant::now() + delay, timers);
+        self.state = State::Waiting(reply);
+    }
+
+    fn set_deadline(&mut self, id: usize, deadline: Instant, timers: &mut Timers) {
+        timers.remove(&(self.deadline, id));
+        self.deadline = deadline;
+        timers.insert((deadline, id));
     }
 }

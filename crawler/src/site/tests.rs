@@ -1,8 +1,7 @@
 //! The site's tests: each starts a real site on a free port and talks to it over TCP, the
 //! way a crawler would, and the link graph is also walked without a network.
 
-use super::accept::AcceptFailures;
-use super::pages::{MAX_HEAD_BYTES, Page, links, parse_page};
+use super::pages::{MAX_HEAD_BYTES, links, parse_page};
 use super::*;
 use socket2::{Domain, Socket, Type};
 use std::collections::{BTreeSet, VecDeque};
@@ -140,7 +139,7 @@ fn serves_the_root_and_a_page_with_their_links() {
     assert!(three.body.contains("href=\"/\""));
     assert!(three.body.contains("href=\"/4\""));
 
-    // Any number is a page; outside the graph it links only back to the root.
+    // Every /N is a page (N > 0); outside the graph it links only back to the root.
     let far = get(site.addr(), "/9999");
     assert_eq!(far.status, 200);
     assert_eq!(far.body.matches("href=").count(), 1);
@@ -151,7 +150,7 @@ fn serves_the_root_and_a_page_with_their_links() {
 fn the_link_graph_from_the_root_covers_exactly_the_pages() {
     for pages in [1, 2, 3, 10, 57] {
         let mut seen = BTreeSet::from(["/".to_string()]);
-        let mut queue = VecDeque::from([Page::Root]);
+        let mut queue = VecDeque::from([0]);
         while let Some(page) = queue.pop_front() {
             for link in links(page, pages) {
                 if seen.insert(link.clone()) {
@@ -183,6 +182,7 @@ fn anything_else_is_an_error() {
     let site = site(0);
     for target in [
         "/nope",
+        "/0",
         "/1x",
         "/-1",
         "/+1",
@@ -320,12 +320,12 @@ fn ten_concurrent_clients_make_a_peak_of_ten() {
     let site = site(200);
     let addr = site.addr();
     let start = Arc::new(Barrier::new(10));
-    let clients: Vec<_> = (0..10)
-        .map(|n| {
+    let clients: Vec<_> = (paths(10).into_iter())
+        .map(|path| {
             let start = Arc::clone(&start);
             thread::spawn(move || {
                 start.wait();
-                get(addr, &format!("/{n}")).status
+                get(addr, &path).status
             })
         })
         .collect();
@@ -511,45 +511,6 @@ fn dropping_the_site_stops_it() {
         site.addr()
     };
     assert!(StdStream::connect(addr).is_err(), "the port still accepts");
-}
-
-#[test]
-fn a_run_of_failed_accepts_is_one_episode_with_one_retry_timer() {
-    let mut failures = AcceptFailures::default();
-    let start = Instant::now();
-    let at = |ms| start + Duration::from_millis(ms);
-    assert_eq!(
-        failures.caught_up(at(0)),
-        None,
-        "no episode, nothing to say"
-    );
-
-    assert!(
-        failures.failed(at(0)),
-        "the first failure starts an episode"
-    );
-    assert!(failures.set_retry());
-    for ms in 1..1000 {
-        assert!(!failures.failed(at(ms)), "a failure within the episode");
-        // The listener fires for every new connection; the retry timer stays the one.
-        assert!(!failures.set_retry());
-    }
-    failures.retry_fired();
-    assert!(
-        failures.set_retry(),
-        "the timer fired: the next failure sets another"
-    );
-    assert_eq!(
-        failures.caught_up(at(1500)),
-        Some((Duration::from_millis(1500), 1000))
-    );
-    assert_eq!(failures.caught_up(at(1600)), None, "said once");
-
-    assert!(failures.failed(at(2000)), "a new episode");
-    assert_eq!(
-        failures.caught_up(at(2010)),
-        Some((Duration::from_millis(10), 1))
-    );
 }
 
 /// The child half of `running_out_of_descriptors_is_logged_once_per_episode`: a site that logs
