@@ -75,7 +75,7 @@ fn the_shared_flags_of_every_stage() {
     let defaults = parse(shared(), &[]).unwrap();
     assert_eq!((defaults.count, defaults.count_given), (10, false));
     assert_eq!(defaults.delay, crawler::site::DEFAULT_DELAY);
-    assert_eq!(defaults.timeout, cli::DEFAULT_TIMEOUT);
+    assert_eq!(defaults.timeout, Duration::from_secs(10));
     assert!(defaults.base.is_none() && defaults.site_name.is_none());
 }
 
@@ -170,7 +170,7 @@ fn stage_5_says_what_is_wrong() {
         ),
         (
             &["--site-name", "localhost", "--base", "http://x"][..],
-            "with --base there is none",
+            "with --base or URLs there is none",
         ),
     ] {
         let message = parse(stage5_example::example(), args).unwrap_err();

@@ -25,7 +25,7 @@ struct Options {
 }
 
 fn command() -> Command<Options> {
-    Command::new("demo", "a program to test the parser").check(|o| match o.name.as_str() {
+    Command::new("demo", "a program to test the parser").check(|o, _| match o.name.as_str() {
         "nobody" => Err("--name nobody is not allowed".to_string()),
         _ => Ok(()),
     })
