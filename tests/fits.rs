@@ -121,7 +121,6 @@ fn stage_5_takes_max_pages() {
     assert_eq!(defaults.stage.max_pages, 1000);
     let message = parse(stage5_example::example(), &["--max-pages=0"]).unwrap_err();
     assert!(message.contains("'--max-pages <N>': expects a whole number of at least 1"));
-    assert!(stage5_example::example().help().contains("--max-pages <N>"));
 }
 
 #[test]

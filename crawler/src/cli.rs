@@ -451,7 +451,9 @@ mod tests {
 
     #[test]
     fn the_help_lists_shared_and_own_flags() {
-        let text = command().help();
+        let Ok(Parsed::Help(text)) = parse(&["--help"]) else {
+            panic!("no help");
+        };
         for flag in [
             "--count <N>",
             "--delay-ms <MS>",

@@ -13,20 +13,18 @@
 //! pages is not a page saver. `base` sets the base URL and is never a link itself.
 //!
 //! **Caps**, so that one page cannot make a crawl hold or queue without bound: [`MAX_LINKS`]
-//! links per page, [`MAX_LINK_BYTES`] per link; [`Links`] says what was left out.
+//! links per page, [`MAX_URL_BYTES`] per link (as written, after decoding: a longer one is
+//! skipped and counted); [`Links`] says what was left out.
 
 use html5gum::Tokenizer;
 use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
 
 use crate::fetch::Page;
+use crate::limits::MAX_URL_BYTES;
 use crate::url::Url;
 
 /// The most links read from one page; reading stops there.
 pub const MAX_LINKS: usize = 10_000;
-
-/// The longest link read, in bytes as written (after decoding): the longest URL stage 5
-/// follows. A longer one is skipped and counted.
-pub const MAX_LINK_BYTES: usize = crate::limits::MAX_URL_BYTES;
 
 /// The links of a page, and what the caps left out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,7 +33,7 @@ pub struct Links {
     pub urls: Vec<Url>,
     /// Reading stopped at [`MAX_LINKS`]: the page has more.
     pub capped: bool,
-    /// Links skipped for being longer than [`MAX_LINK_BYTES`].
+    /// Links skipped for being longer than [`MAX_URL_BYTES`].
     pub too_long: usize,
 }
 
@@ -118,7 +116,7 @@ fn emitter()
             }
             CallbackEvent::AttributeValue { value: v } if in_href && hrefs == 1 => {
                 value = Some(match element {
-                    _ if v.len() > MAX_LINK_BYTES => Href::TooLong,
+                    _ if v.len() > MAX_URL_BYTES => Href::TooLong,
                     Some(true) => Href::Base(v.to_vec()),
                     _ => Href::Link(v.to_vec()),
                 });

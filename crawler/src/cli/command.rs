@@ -64,11 +64,6 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
             .collect()
     }
 
-    /// The help, as `--help` prints it.
-    pub fn help(&self) -> String {
-        self.command.clone().render_long_help().to_string()
-    }
-
     /// Parses the arguments after the program's name. `Err` is the whole message clap prints:
     /// what is wrong, the usage, where to read more.
     pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, String> {
@@ -81,11 +76,8 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
 
     /// `--help` is an `Err` too, as clap has it: what to print, and exit code 0.
     fn try_parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, clap::Error> {
-        let name = std::iter::once(self.command.get_name().to_string());
-        let matches = self
-            .command
-            .clone()
-            .try_get_matches_from(name.chain(args))?;
+        let args = std::iter::once(self.name().to_string()).chain(args);
+        let matches = self.command.clone().try_get_matches_from(args)?;
         let mut options = T::from_arg_matches(&matches)?;
         match (self.check)(&mut options, &matches) {
             Ok(()) => Ok(options),

@@ -24,7 +24,7 @@ pub struct Found {
     pub tries: usize,
     /// Its page had more links than [`MAX_LINKS`]: the rest were not read.
     pub capped: bool,
-    /// Links on its page longer than [`crate::links::MAX_LINK_BYTES`], skipped.
+    /// Links on its page longer than [`MAX_URL_BYTES`], skipped.
     pub too_long: usize,
 }
 
