@@ -30,16 +30,13 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
-use crawler::cli::{self, Command, NoOptions, Parsed};
+use crawler::cli::{self, Command, NoOptions};
 
 fn parse<T: CommandFactory + FromArgMatches>(
     command: Command<T>,
     args: &[&str],
 ) -> Result<T, String> {
-    match command.parse(args.iter().map(|a| a.to_string()))? {
-        Parsed::Run(options) => Ok(options),
-        Parsed::Help(text) => panic!("{args:?} asked for the help:\n{text}"),
-    }
+    command.parse(args.iter().map(|a| a.to_string()))
 }
 
 fn shared() -> Command<cli::Args<NoOptions>> {

@@ -25,7 +25,7 @@ use crate::url::Url;
 
 mod command;
 
-pub use command::{Command, Parsed, at_least_one, delay, port, timeout};
+pub use command::{Command, at_least_one, delay, port, timeout};
 
 /// The longest deadline or timeout a command line accepts: a day. (Far beyond it, `Instant +
 /// Duration` overflows and panics.)
@@ -357,13 +357,13 @@ mod tests {
         example("stageN", "a test stage")
     }
 
-    fn parse(args: &[&str]) -> Result<Parsed<Args<Own>>, String> {
+    fn parse(args: &[&str]) -> Result<Args<Own>, String> {
         command().parse(args.iter().map(|s| s.to_string()))
     }
 
     fn ok(args: &[&str]) -> Args<Own> {
         match parse(args) {
-            Ok(Parsed::Run(a)) => a,
+            Ok(a) => a,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(a.urls, ["http://x/", "http://y/1"]);
         let a = ok(&["--base", "http://127.0.0.1:8000/"]);
         assert_eq!(a.base.as_deref(), Some("http://127.0.0.1:8000"));
-        assert!(matches!(parse(&["-h"]), Ok(Parsed::Help(_))));
+        assert!(parse(&["-h"]).is_err_and(|help| help.starts_with("a test stage")));
     }
 
     #[test]
@@ -451,9 +451,7 @@ mod tests {
 
     #[test]
     fn the_help_lists_shared_and_own_flags() {
-        let Ok(Parsed::Help(text)) = parse(&["--help"]) else {
-            panic!("no help");
-        };
+        let text = parse(&["--help"]).unwrap_err();
         for flag in [
             "--count <N>",
             "--delay-ms <MS>",

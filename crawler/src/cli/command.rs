@@ -22,13 +22,6 @@ pub struct Command<T> {
     check: fn(&mut T, &ArgMatches) -> Result<(), String>,
 }
 
-/// What the command line asked for: run with these options, or print this help.
-#[derive(Debug)]
-pub enum Parsed<T> {
-    Run(T),
-    Help(String),
-}
-
 impl<T: CommandFactory + FromArgMatches> Command<T> {
     /// The command line of `cargo run --example NAME`, which does what `about` says.
     pub fn new(name: &'static str, about: &'static str) -> Command<T> {
@@ -64,14 +57,10 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
             .collect()
     }
 
-    /// Parses the arguments after the program's name. `Err` is the whole message clap prints:
-    /// what is wrong, the usage, where to read more.
-    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, String> {
-        match self.try_parse(args) {
-            Ok(options) => Ok(Parsed::Run(options)),
-            Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Parsed::Help(e.to_string())),
-            Err(e) => Err(e.to_string()),
-        }
+    /// Parses the arguments after the program's name. `Err` is what clap prints instead of a
+    /// run: what is wrong, the usage, where to read more; or, for `--help`, the help.
+    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, String> {
+        self.try_parse(args).map_err(|e| e.to_string())
     }
 
     /// `--help` is an `Err` too, as clap has it: what to print, and exit code 0.
