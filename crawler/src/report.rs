@@ -104,11 +104,8 @@ impl Crawl {
             (_, 0) => String::new(),
             (ok, _) => format!(", the {} alone", plural(ok, "page", "pages")),
         };
-        let _ = write!(
-            line,
-            "; one after another{which}: at most {} ms",
-            serial.as_millis()
-        );
+        let ms = serial.as_millis();
+        let _ = write!(line, "; one after another{which}: at most {ms} ms");
         // A speed-up only means something when there is more than one fetch to overlap.
         if self.responses() > 1 {
             let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
@@ -177,7 +174,6 @@ impl Labels {
 }
 
 fn render_bars(crawl: &Crawl, out: &mut String) {
-    // When every URL is on the same server, show paths only: the bars are what matters.
     let labels = Labels::new(&crawl.outcomes);
     let width = labels.width;
     if let Some(o) = &labels.origin {
@@ -198,12 +194,8 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
             Ok(page) => format!("{}, {} B", status(page), page.body.len()),
             Err(e) => format!("ERROR {e}"),
         };
-        let _ = writeln!(
-            out,
-            "  {name:width$}  |{}| {:>5} ms  {result}",
-            bar(crawl, o),
-            o.timeline.elapsed().as_millis()
-        );
+        let (bar, ms) = (bar(crawl, o), o.timeline.elapsed().as_millis());
+        let _ = writeln!(out, "  {name:width$}  |{bar}| {ms:>5} ms  {result}");
     }
 }
 
@@ -269,14 +261,9 @@ fn render_grouped(crawl: &Crawl, out: &mut String) {
     let mut groups: Vec<_> = errors.into_iter().collect();
     groups.sort_by_key(|(_, urls)| std::cmp::Reverse(urls.len()));
     for (message, urls) in groups.iter().take(20) {
-        let examples: Vec<&str> = urls.iter().take(3).copied().collect();
-        let more = if urls.len() > 3 { ", …" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {:>7} x ERROR {message}  (e.g. {}{more})",
-            urls.len(),
-            examples.join(", ")
-        );
+        let (n, examples) = (urls.len(), urls[..urls.len().min(3)].join(", "));
+        let more = if n > 3 { ", …" } else { "" };
+        let _ = writeln!(out, "  {n:>7} x ERROR {message}  (e.g. {examples}{more})");
     }
     if groups.len() > 20 {
         let _ = writeln!(out, "  … and {} other errors", groups.len() - 20);
