@@ -1,9 +1,6 @@
-//! The command line of every program of the workshop, and the `main` of the stage examples.
-//!
-//! [`Args`] is the command line every crawl shares, into which a stage flattens its own flags;
-//! [`run`] is the `main` of every stage example. Before a crawl starts, [`run`] checks that its
-//! fetches in flight fit the process's file descriptors ([`fits`]): a crawl that cannot fit is
-//! refused with what it needs, rather than half failing with `Too many open files`.
+//! The command line of every program of the workshop ([`Command`]), the one every crawl
+//! shares ([`Args`], into which a stage flattens its own flags), and [`run`], the `main` of
+//! every stage example.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -210,7 +207,8 @@ pub fn run<E: clap::Args + Clone>(
 
 /// Whether `in_flight` fetches fit the file descriptors this process may still open: one per
 /// fetch (its socket), two when the built-in site runs in this process (its end of each
-/// connection too). `Err` says what the crawl needs, the limit, and the ways out.
+/// connection too). `Err` says what the crawl needs, the limit, and the ways out: a crawl that
+/// cannot fit is refused before it starts, rather than half failing with `Too many open files`.
 pub fn fits(program: &str, in_flight: InFlight, built_in_site: bool) -> Result<(), String> {
     let per_fetch = if built_in_site { 2 } else { 1 };
     let (n, what, fewer) = match in_flight {
