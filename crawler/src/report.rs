@@ -9,8 +9,7 @@
 //! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
 //! stack up run at the same time, bars that form a staircase run one after another.
 //!
-//! Stage 5 prints a section more, [`render_found`] (`report/found.rs`): what each page linked
-//! to, the redirects and retries, and the totals — from the [`Found`] its crawl records.
+//! Stage 5 prints a section more: [`render_found`] (`report/found.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

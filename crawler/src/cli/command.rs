@@ -1,10 +1,8 @@
-//! One way to read a command line for every program of the workshop: the stage examples, the
-//! tour, the site, the echo server, the bench and the diffs.
-//!
-//! Each program derives clap's `Parser` for its options; clap does the parsing, help,
-//! suggestions and exit code 2 on an error. [`Command`] adds what clap leaves to the program:
-//! the usage line `cargo run --example NAME -- …` and a check of the options as a whole. The
-//! value parsers below hold the rules for counts, ports, delays and timeouts several share.
+//! One way to read a command line for every program of the workshop. Each program derives
+//! clap's `Parser` for its options; clap does the parsing, help, suggestions and exit code 2
+//! on an error. [`Command`] adds what clap leaves to the program: the usage line `cargo run
+//! --example NAME -- …` and a check of the options as a whole. The value parsers below hold
+//! the rules for counts, ports, delays and timeouts several programs share.
 
 use std::num::IntErrorKind;
 use std::process::ExitCode;

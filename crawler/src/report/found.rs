@@ -81,9 +81,8 @@ impl From<Vec<Record>> for Crawled {
     }
 }
 
-/// Stage 5's part of the report, printed after the standard one: what each URL added to the
-/// crawl (links found and new, redirects, tries), then the totals and the counts by outcome,
-/// and what the crawl's limits left out.
+/// The section: a line per URL (its links, found and new, redirects, tries), then the totals
+/// and the counts by outcome, and what the crawl's limits left out.
 pub fn render_found(crawled: &Crawled) -> String {
     let mut out = String::new();
     // Named as in the report above: paths only when every URL is on the same server.
