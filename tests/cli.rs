@@ -30,16 +30,13 @@ use std::process::Command as Process;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
-use crawler::cli::{self, Command, NoOptions, Parsed};
+use crawler::cli::{self, Command, NoOptions};
 
 fn parse<T: CommandFactory + FromArgMatches>(
     command: Command<T>,
     args: &[&str],
 ) -> Result<T, String> {
-    match command.parse(args.iter().map(|a| a.to_string()))? {
-        Parsed::Run(options) => Ok(options),
-        Parsed::Help(text) => panic!("{args:?} asked for the help:\n{text}"),
-    }
+    command.parse(args.iter().map(|a| a.to_string()))
 }
 
 fn shared() -> Command<cli::Args<NoOptions>> {
@@ -75,7 +72,7 @@ fn the_shared_flags_of_every_stage() {
     let defaults = parse(shared(), &[]).unwrap();
     assert_eq!((defaults.count, defaults.count_given), (10, false));
     assert_eq!(defaults.delay, crawler::site::DEFAULT_DELAY);
-    assert_eq!(defaults.timeout, cli::DEFAULT_TIMEOUT);
+    assert_eq!(defaults.timeout, Duration::from_secs(10));
     assert!(defaults.base.is_none() && defaults.site_name.is_none());
 }
 
@@ -170,7 +167,7 @@ fn stage_5_says_what_is_wrong() {
         ),
         (
             &["--site-name", "localhost", "--base", "http://x"][..],
-            "with --base there is none",
+            "with --base or URLs there is none",
         ),
     ] {
         let message = parse(stage5_example::example(), args).unwrap_err();

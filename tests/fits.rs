@@ -22,7 +22,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
-use crawler::cli::{self, InFlight, Parsed};
+use crawler::cli::{self, InFlight};
 use crawler::limits::{self, LeftOut};
 
 /// More than this process may open, whatever its limit (a million where it is unknown).
@@ -107,10 +107,7 @@ fn parse<T: CommandFactory + FromArgMatches>(
     command: cli::Command<T>,
     args: &[&str],
 ) -> Result<T, String> {
-    match command.parse(args.iter().map(|a| a.to_string()))? {
-        Parsed::Run(options) => Ok(options),
-        Parsed::Help(_) => panic!("{args:?} asked for the help"),
-    }
+    command.parse(args.iter().map(|a| a.to_string()))
 }
 
 #[test]
@@ -121,7 +118,6 @@ fn stage_5_takes_max_pages() {
     assert_eq!(defaults.stage.max_pages, 1000);
     let message = parse(stage5_example::example(), &["--max-pages=0"]).unwrap_err();
     assert!(message.contains("'--max-pages <N>': expects a whole number of at least 1"));
-    assert!(stage5_example::example().help().contains("--max-pages <N>"));
 }
 
 #[test]

@@ -7,7 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use crawler::links::{self, MAX_LINK_BYTES, MAX_LINKS};
+use crawler::limits::MAX_URL_BYTES;
+use crawler::links::{self, MAX_LINKS};
 use crawler::stage5::{self, Options};
 use crawler::url::Url;
 use support::PageServer;
@@ -91,7 +92,7 @@ fn check(page: &[u8]) {
     // Percent-encoding makes a byte at most 9 (`\u{fffd}` for a bad byte, encoded), and the
     // base adds at most its own length to each link.
     assert!(
-        output <= 9 * page.len() + found.urls.len() * (2 * MAX_LINK_BYTES + 32),
+        output <= 9 * page.len() + found.urls.len() * (2 * MAX_URL_BYTES + 32),
         "{output} bytes of links from {} bytes of page",
         page.len()
     );

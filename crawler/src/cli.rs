@@ -1,9 +1,6 @@
-//! The command line of every program of the workshop, and the `main` of the stage examples.
-//!
-//! [`Args`] is the command line every crawl shares, into which a stage flattens its own flags;
-//! [`run`] is the `main` of every stage example. Before a crawl starts, [`run`] checks that its
-//! fetches in flight fit the process's file descriptors ([`fits`]): a crawl that cannot fit is
-//! refused with what it needs, rather than half failing with `Too many open files`.
+//! The command line of every program of the workshop ([`Command`]), the one every crawl
+//! shares ([`Args`], into which a stage flattens its own flags), and [`run`], the `main` of
+//! every stage example.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -18,17 +15,14 @@ use std::time::{Duration, Instant};
 use clap::parser::ValueSource;
 
 use crate::fetch::Outcome;
-use crate::limits::{self, Shortfall};
+use crate::limits;
 use crate::report::{self, Crawl, plural};
 use crate::site::{self, Site, SiteConfig};
 use crate::url::Url;
 
 mod command;
 
-pub use command::{Command, Parsed, at_least_one, delay, port, timeout};
-
-/// The crawl deadline when `--timeout-ms` is not given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use command::{Command, at_least_one, delay, port, timeout};
 
 /// The longest deadline or timeout a command line accepts: a day. (Far beyond it, `Instant +
 /// Duration` overflows and panics.)
@@ -72,8 +66,6 @@ pub struct Args<E: clap::Args> {
     /// through the loop
     #[arg(long)]
     pub view: bool,
-    #[arg(skip)]
-    delay_given: bool,
 }
 
 /// The options of a stage that has none of its own.
@@ -95,21 +87,13 @@ fn host(text: &str) -> Result<String, String> {
 /// The command line of a crawl: the flags every stage shares (`--count`, `--delay-ms`,
 /// `--timeout-ms`, `--base`, URLs), and the stage's own, `E`.
 pub fn example<E: clap::Args>(name: &'static str, about: &'static str) -> Command<Args<E>> {
-    Command::new(name, about).given(given).check(check)
+    Command::new(name, about).check(check)
 }
 
-/// Which of the shared flags were given at all.
-fn given<E: clap::Args>(args: &mut Args<E>, matches: &clap::ArgMatches) {
-    let on_command_line = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
-    args.count_given = on_command_line("count");
-    args.delay_given = on_command_line("delay");
-}
-
-/// The shared flags that exclude each other.
-fn check<E: clap::Args>(args: &Args<E>) -> Result<(), String> {
-    if args.site_name.is_some() && args.base.is_some() {
-        return Err("--site-name names the built-in site; with --base there is none".into());
-    }
+/// Which of the shared flags were given at all, and those that exclude each other.
+fn check<E: clap::Args>(args: &mut Args<E>, matches: &clap::ArgMatches) -> Result<(), String> {
+    let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+    args.count_given = given("count");
     let paths = args.urls.iter().any(|url| is_path(url));
     if args.base.is_some() && args.urls.iter().any(|url| !is_path(url)) {
         return Err("give either --base or URLs, not both (paths go with --base)".into());
@@ -123,9 +107,11 @@ fn check<E: clap::Args>(args: &Args<E>) -> Result<(), String> {
     }
     let no_site = args.base.is_some() || (!args.urls.is_empty() && !paths);
     if args.site_name.is_some() && no_site {
-        return Err("--site-name names the built-in site; with URLs there is none".into());
+        return Err(
+            "--site-name names the built-in site; with --base or URLs there is none".into(),
+        );
     }
-    if args.delay_given && no_site {
+    if given("delay") && no_site {
         return Err(
             "--delay-ms sets the built-in site's delay; with --base or URLs there is no \
              built-in site (a page's own delay can be asked with ?delay_ms=N)"
@@ -174,18 +160,17 @@ pub fn run<E: clap::Args + Clone>(
             None
         }
     };
-    let (urls, site) = match targets(&args) {
+    let targets = targets(&args).and_then(|(urls, site)| {
+        fits(example.name(), in_flight(&args, urls.len()), site.is_some())?;
+        Ok((urls, site))
+    });
+    let (urls, site) = match targets {
         Ok(targets) => targets,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
-    let fetches = in_flight(&args, urls.len());
-    if let Err(message) = fits(example.name(), fetches, site.is_some()) {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
     let started = Instant::now();
     let outcomes = crawl(&args, &urls, started + args.timeout);
     // The title names the stage's switches given, e.g. `stage0 --threads`.
@@ -222,60 +207,50 @@ pub fn run<E: clap::Args + Clone>(
 
 /// Whether `in_flight` fetches fit the file descriptors this process may still open: one per
 /// fetch (its socket), two when the built-in site runs in this process (its end of each
-/// connection too). `Err` says what the crawl needs, the limit, and the ways out.
+/// connection too). `Err` says what the crawl needs, the limit, and the ways out: a crawl that
+/// cannot fit is refused before it starts, rather than half failing with `Too many open files`.
 pub fn fits(program: &str, in_flight: InFlight, built_in_site: bool) -> Result<(), String> {
     let per_fetch = if built_in_site { 2 } else { 1 };
-    let fetches = match in_flight {
-        InFlight::One => 1,
-        InFlight::Every(n) | InFlight::MaxTasks(n) => n as u64,
+    let (n, what, fewer) = match in_flight {
+        InFlight::One => (1, format!("{program} fetches one URL at a time"), None),
+        InFlight::Every(n) => (
+            n,
+            format!("{program} starts all {n} fetches at once"),
+            Some("crawl fewer URLs"),
+        ),
+        InFlight::MaxTasks(n) => (
+            n,
+            format!("{program} runs {n} fetches at once (--max-tasks)"),
+            Some("lower --max-tasks"),
+        ),
     };
-    match limits::files_fit(fetches * per_fetch) {
-        Ok(()) => Ok(()),
-        Err(short) => Err(too_many(program, in_flight, per_fetch, &short)),
-    }
-}
-
-/// What [`fits`] says when they do not.
-fn too_many(program: &str, in_flight: InFlight, per_fetch: u64, short: &Shortfall) -> String {
-    let fit = short.left / per_fetch;
-    let mut fixes = Vec::new();
-    let (what, n) = match in_flight {
-        InFlight::One => (format!("{program} fetches one URL at a time"), 1),
-        InFlight::Every(n) => {
-            fixes.push(format!("crawl fewer URLs: {fit} fit"));
-            (format!("{program} starts all {n} fetches at once"), n)
-        }
-        InFlight::MaxTasks(n) => {
-            fixes.push(format!("lower --max-tasks: {fit} fit"));
-            (
-                format!("{program} runs {n} fetches at once (--max-tasks)"),
-                n,
-            )
-        }
+    let Err(short) = limits::files_fit(n as u64 * per_fetch) else {
+        return Ok(());
     };
-    let each = if per_fetch == 2 {
+    let each = if built_in_site {
         "two file descriptors: its socket, and the built-in site's end of it (the site runs \
          in this process)"
     } else {
         "a file descriptor, its socket"
     };
-    fixes.push(format!("raise the limit: {}", short.raise()));
-    if per_fetch == 2 {
-        fixes.push(
+    let fixes = [
+        fewer.map(|fix| format!("{fix}: {} fit", short.left / per_fetch)),
+        Some(format!("raise the limit: {}", short.raise())),
+        built_in_site.then(|| {
             "run the site in another process (`cargo run --example site`, then --base \
              http://127.0.0.1:8000): one descriptor per fetch"
-                .to_string(),
-        );
-    }
-    if let InFlight::Every(_) = in_flight {
-        fixes.push("use stage 5, whose --max-tasks caps the fetches in flight".to_string());
-    }
-    format!(
+                .to_string()
+        }),
+        matches!(in_flight, InFlight::Every(_))
+            .then(|| "use stage 5, whose --max-tasks caps the fetches in flight".to_string()),
+    ];
+    let fixes: Vec<String> = fixes.into_iter().flatten().collect();
+    Err(format!(
         "{what}, and each takes {each}: {} in all, but {}. Either\n  - {}.",
         n as u64 * per_fetch,
         short.limit(),
         fixes.join(";\n  - or ")
-    )
+    ))
 }
 
 /// A `/PATH` operand: a page of the built-in site (or of `--base`), not a whole URL. So a
@@ -380,13 +355,13 @@ mod tests {
         example("stageN", "a test stage")
     }
 
-    fn parse(args: &[&str]) -> Result<Parsed<Args<Own>>, String> {
+    fn parse(args: &[&str]) -> Result<Args<Own>, String> {
         command().parse(args.iter().map(|s| s.to_string()))
     }
 
     fn ok(args: &[&str]) -> Args<Own> {
         match parse(args) {
-            Ok(Parsed::Run(a)) => a,
+            Ok(a) => a,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -415,7 +390,7 @@ mod tests {
         let a = ok(&[]);
         assert_eq!((a.count, a.count_given), (10, false));
         assert_eq!(a.delay, Duration::from_millis(200));
-        assert_eq!(a.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(a.timeout, Duration::from_secs(10));
         assert!(!a.stage.threads);
     }
 
@@ -437,7 +412,7 @@ mod tests {
         assert_eq!(a.urls, ["http://x/", "http://y/1"]);
         let a = ok(&["--base", "http://127.0.0.1:8000/"]);
         assert_eq!(a.base.as_deref(), Some("http://127.0.0.1:8000"));
-        assert!(matches!(parse(&["-h"]), Ok(Parsed::Help(_))));
+        assert!(parse(&["-h"]).is_err_and(|help| help.starts_with("a test stage")));
     }
 
     #[test]
@@ -474,7 +449,7 @@ mod tests {
 
     #[test]
     fn the_help_lists_shared_and_own_flags() {
-        let text = command().help();
+        let text = parse(&["--help"]).unwrap_err();
         for flag in [
             "--count <N>",
             "--delay-ms <MS>",

@@ -13,20 +13,17 @@
 //! pages is not a page saver. `base` sets the base URL and is never a link itself.
 //!
 //! **Caps**, so that one page cannot make a crawl hold or queue without bound: [`MAX_LINKS`]
-//! links per page, [`MAX_LINK_BYTES`] per link; [`Links`] says what was left out.
+//! links per page, [`MAX_URL_BYTES`] per link (as written, after decoding: a longer one is
+//! skipped and counted); [`Links`] says what was left out.
 
-use html5gum::Tokenizer;
-use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+use html5gum::{DefaultEmitter, Token, Tokenizer};
 
 use crate::fetch::Page;
+use crate::limits::MAX_URL_BYTES;
 use crate::url::Url;
 
 /// The most links read from one page; reading stops there.
 pub const MAX_LINKS: usize = 10_000;
-
-/// The longest link read, in bytes as written (after decoding): the longest URL stage 5
-/// follows. A longer one is skipped and counted.
-pub const MAX_LINK_BYTES: usize = crate::limits::MAX_URL_BYTES;
 
 /// The links of a page, and what the caps left out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,7 +32,7 @@ pub struct Links {
     pub urls: Vec<Url>,
     /// Reading stopped at [`MAX_LINKS`]: the page has more.
     pub capped: bool,
-    /// Links skipped for being longer than [`MAX_LINK_BYTES`].
+    /// Links skipped for being longer than [`MAX_URL_BYTES`].
     pub too_long: usize,
 }
 
@@ -51,32 +48,36 @@ pub fn is_html(page: &Page) -> bool {
     })
 }
 
-/// An `href` the tokenizer found on an element the crawler cares about.
-enum Href {
-    Link(Vec<u8>),
-    Base(Vec<u8>),
-    TooLong,
-}
-
 /// The links of `html`, a page that came from `page_url`: every `a` and `area` with an `href`,
 /// resolved against the page's base URL (its first `<base href>`, else `page_url`). Links
 /// that are not `http://` (`mailto:`, `https:`, `javascript:`…) are left out.
 pub fn links(page_url: &Url, html: &[u8]) -> Links {
     let mut found = Links::default();
-    let mut hrefs = Vec::new();
-    let mut base = None;
-    for href in Tokenizer::new_with_emitter(html, emitter()).flatten() {
-        match href {
-            Href::Base(value) => {
-                // The first `<base href>` of the document counts, wherever it stands.
-                base.get_or_insert(value);
-            }
-            Href::Link(_) if hrefs.len() == MAX_LINKS => {
+    let (mut hrefs, mut base) = (Vec::new(), None);
+    // After `<script>`, `<style>`, `<title>`, `<textarea>`… read their contents as text, as a
+    // browser does: a link there is no link.
+    let mut emitter = DefaultEmitter::default();
+    emitter.naively_switch_states(true);
+    // A start tag comes whole: one cut off by the end of the page is no tag, and of a repeated
+    // attribute the first counts. An end tag's attributes (`</a href=x>`) count for nothing.
+    for token in Tokenizer::new_with_emitter(html, emitter).flatten() {
+        let Token::StartTag(tag) = token else {
+            continue;
+        };
+        let href = match tag.attributes.get(b"href".as_slice()) {
+            Some(href) if !href.is_empty() => href.to_vec(),
+            _ => continue,
+        };
+        match tag.name.as_slice() {
+            b"a" | b"area" | b"base" if href.len() > MAX_URL_BYTES => found.too_long += 1,
+            // The first `<base href>` of the document counts, wherever it stands.
+            b"base" if base.is_none() => base = Some(href),
+            b"a" | b"area" if hrefs.len() == MAX_LINKS => {
                 found.capped = true;
                 break;
             }
-            Href::Link(value) => hrefs.push(value),
-            Href::TooLong => found.too_long += 1,
+            b"a" | b"area" => hrefs.push(href),
+            _ => {}
         }
     }
     // A base that is not http (`https://…/`) makes every relative link not http either.
@@ -93,50 +94,6 @@ pub fn links(page_url: &Url, html: &[u8]) -> Links {
         found.urls.extend(url);
     }
     found
-}
-
-/// The tokenizer's events, reduced to the `href`s of `a`, `area` and `base` start tags.
-fn emitter()
--> CallbackEmitter<impl FnMut(CallbackEvent<'_>, html5gum::Span<()>) -> Option<Href>, Href> {
-    // The start tag being read: what it is, how many `href`s it has had (a repeated attribute
-    // is dropped, the first one counts), and the value of the first.
-    let (mut element, mut hrefs, mut in_href) = (None, 0, false);
-    let mut value: Option<Href> = None;
-    let mut emitter = CallbackEmitter::new(move |event: CallbackEvent<'_>, _| {
-        match event {
-            CallbackEvent::OpenStartTag { name } => {
-                element = match name {
-                    b"a" | b"area" => Some(false),
-                    b"base" => Some(true),
-                    _ => None,
-                };
-                (hrefs, value) = (0, None);
-            }
-            CallbackEvent::AttributeName { name } => {
-                in_href = element.is_some() && name == b"href";
-                hrefs += usize::from(in_href);
-            }
-            CallbackEvent::AttributeValue { value: v } if in_href && hrefs == 1 => {
-                value = Some(match element {
-                    _ if v.len() > MAX_LINK_BYTES => Href::TooLong,
-                    Some(true) => Href::Base(v.to_vec()),
-                    _ => Href::Link(v.to_vec()),
-                });
-            }
-            // The tag is complete only here: one cut off by the end of the page is no tag.
-            // Attributes after it belong to an end tag (`</a href=x>`), and count for nothing.
-            CallbackEvent::CloseStartTag { .. } => {
-                (element, in_href) = (None, false);
-                return value.take();
-            }
-            _ => {}
-        }
-        None
-    });
-    // After `<script>`, `<style>`, `<title>`, `<textarea>`… read their contents as text, as
-    // a browser does: a link there is no link.
-    emitter.naively_switch_states(true);
-    emitter
 }
 
 #[cfg(test)]

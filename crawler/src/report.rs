@@ -9,8 +9,7 @@
 //! The bars share one time axis, the whole crawl, so concurrency shows at a glance: bars that
 //! stack up run at the same time, bars that form a staircase run one after another.
 //!
-//! Stage 5 prints a section more, [`render_found`] (`report/found.rs`): what each page linked
-//! to, the redirects and retries, and the totals — from the [`Found`] its crawl records.
+//! Stage 5 prints a section more: [`render_found`] (`report/found.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,7 +59,21 @@ impl Crawl {
     /// The most fetches that were under way at the same moment, from their timelines: started
     /// and not ended, whether waiting for the network or for a loop that was busy elsewhere.
     pub fn peak_in_flight(&self) -> usize {
-        peak_in_flight(&self.outcomes)
+        let mut edges: Vec<(Instant, i32)> = Vec::with_capacity(self.outcomes.len() * 2);
+        for o in &self.outcomes {
+            let end = o.timeline.end.unwrap_or_else(Instant::now);
+            edges.push((o.timeline.start, 1));
+            edges.push((end, -1));
+        }
+        // At the same instant, ends come before starts: a fetch that starts exactly when
+        // another ends did not overlap it.
+        edges.sort();
+        let (mut now, mut peak) = (0i32, 0i32);
+        for (_, delta) in edges {
+            now += delta;
+            peak = peak.max(now);
+        }
+        peak as usize
     }
 
     /// What the pages that came back would have cost one after another, *at most*: the sum
@@ -90,11 +103,8 @@ impl Crawl {
             (_, 0) => String::new(),
             (ok, _) => format!(", the {} alone", plural(ok, "page", "pages")),
         };
-        let _ = write!(
-            line,
-            "; one after another{which}: at most {} ms",
-            serial.as_millis()
-        );
+        let ms = serial.as_millis();
+        let _ = write!(line, "; one after another{which}: at most {ms} ms");
         // A speed-up only means something when there is more than one fetch to overlap.
         if self.responses() > 1 {
             let ratio = serial.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
@@ -102,25 +112,6 @@ impl Crawl {
         }
         line
     }
-}
-
-/// The most intervals `[start, end)` that overlap at one instant.
-pub fn peak_in_flight(outcomes: &[Outcome]) -> usize {
-    let mut edges: Vec<(Instant, i32)> = Vec::with_capacity(outcomes.len() * 2);
-    for o in outcomes {
-        let end = o.timeline.end.unwrap_or_else(Instant::now);
-        edges.push((o.timeline.start, 1));
-        edges.push((end, -1));
-    }
-    // At the same instant, ends come before starts: a fetch that starts exactly when another
-    // ends did not overlap it.
-    edges.sort();
-    let (mut now, mut peak) = (0i32, 0i32);
-    for (_, delta) in edges {
-        now += delta;
-        peak = peak.max(now);
-    }
-    peak as usize
 }
 
 /// The whole report as text.
@@ -138,41 +129,52 @@ pub fn render(crawl: &Crawl) -> String {
 }
 
 /// How a report names its URLs: when every URL is on the same server, by its path only (the
-/// server is printed once, `on http://…`), in a column as wide as the longest name (at most
-/// 40 characters).
-pub struct Labels {
-    pub origin: Option<String>,
-    pub width: usize,
+/// server is printed once, `on http://…`), in a column as wide as the longest name, at most
+/// 40 characters (a longer name is cut, and ends in `~`).
+struct Labels {
+    origin: Option<String>,
+    width: usize,
 }
 
 impl Labels {
-    pub fn new(outcomes: &[Outcome]) -> Labels {
+    fn new(outcomes: &[Outcome]) -> Labels {
+        // `http://host:port`, if every URL starts with the same one.
+        let origin_of = |url: &str| {
+            let after = url.find("://")? + 3;
+            Some(url[..after + url[after..].find('/')?].to_string())
+        };
+        let first = outcomes.first().and_then(|o| origin_of(&o.url));
+        let same = outcomes.iter().all(|o| origin_of(&o.url) == first);
         let mut labels = Labels {
-            origin: common_origin(outcomes),
+            origin: first.filter(|_| same),
             width: 0,
         };
-        labels.width = outcomes
-            .iter()
-            .map(|o| labels.name(&o.url).chars().count())
-            .max()
-            .unwrap_or(0)
-            .min(40);
+        let widest = outcomes.iter().map(|o| labels.name(&o.url).chars().count());
+        labels.width = widest.max().unwrap_or(0).min(40);
         labels
     }
 
     /// The name of `url`: its path if it is on the common server, else the whole URL.
-    pub fn name(&self, url: &str) -> String {
+    fn name(&self, url: &str) -> String {
         match &self.origin {
             Some(origin) if url.starts_with(origin.as_str()) => url[origin.len()..].to_string(),
             _ => url.to_string(),
         }
     }
+
+    /// The name of `url`, cut to the column's width.
+    fn column(&self, url: &str) -> String {
+        let name = self.name(url);
+        match name.chars().count() > self.width {
+            true => name.chars().take(self.width - 1).collect::<String>() + "~",
+            false => name,
+        }
+    }
 }
 
 fn render_bars(crawl: &Crawl, out: &mut String) {
-    // When every URL is on the same server, show paths only: the bars are what matters.
     let labels = Labels::new(&crawl.outcomes);
-    let (label, width) = (|url: &str| labels.name(url), labels.width);
+    let width = labels.width;
     if let Some(o) = &labels.origin {
         let _ = writeln!(out, "  on {o}");
     }
@@ -183,10 +185,7 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
         format!("0 .. {} ms", crawl.wall.as_millis()),
     );
     for o in &crawl.outcomes {
-        let mut name = label(&o.url);
-        if name.chars().count() > width {
-            name = name.chars().take(width - 1).collect::<String>() + "~";
-        }
+        let name = labels.column(&o.url);
         let result = match &o.result {
             Ok(page) if o.http_error() => {
                 format!("HTTP ERROR {}, {} B", status(page), page.body.len())
@@ -194,12 +193,8 @@ fn render_bars(crawl: &Crawl, out: &mut String) {
             Ok(page) => format!("{}, {} B", status(page), page.body.len()),
             Err(e) => format!("ERROR {e}"),
         };
-        let _ = writeln!(
-            out,
-            "  {name:width$}  |{}| {:>5} ms  {result}",
-            bar(crawl, o),
-            o.timeline.elapsed().as_millis()
-        );
+        let (bar, ms) = (bar(crawl, o), o.timeline.elapsed().as_millis());
+        let _ = writeln!(out, "  {name:width$}  |{bar}| {ms:>5} ms  {result}");
     }
 }
 
@@ -265,32 +260,13 @@ fn render_grouped(crawl: &Crawl, out: &mut String) {
     let mut groups: Vec<_> = errors.into_iter().collect();
     groups.sort_by_key(|(_, urls)| std::cmp::Reverse(urls.len()));
     for (message, urls) in groups.iter().take(20) {
-        let examples: Vec<&str> = urls.iter().take(3).copied().collect();
-        let more = if urls.len() > 3 { ", …" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {:>7} x ERROR {message}  (e.g. {}{more})",
-            urls.len(),
-            examples.join(", ")
-        );
+        let (n, examples) = (urls.len(), urls[..urls.len().min(3)].join(", "));
+        let more = if n > 3 { ", …" } else { "" };
+        let _ = writeln!(out, "  {n:>7} x ERROR {message}  (e.g. {examples}{more})");
     }
     if groups.len() > 20 {
         let _ = writeln!(out, "  … and {} other errors", groups.len() - 20);
     }
-}
-
-/// `http://host:port` if every URL starts with the same one.
-fn common_origin(outcomes: &[Outcome]) -> Option<String> {
-    let origin_of = |url: &str| {
-        let after = url.find("://")? + 3;
-        let end = url[after..].find('/').map(|i| after + i)?;
-        Some(url[..end].to_string())
-    };
-    let first = origin_of(&outcomes.first()?.url)?;
-    outcomes
-        .iter()
-        .all(|o| origin_of(&o.url).as_deref() == Some(first.as_str()))
-        .then_some(first)
 }
 
 /// `1 link`, `2 links`: a count and its noun, singular or plural.
@@ -356,11 +332,16 @@ mod tests {
     #[test]
     fn touching_intervals_do_not_overlap() {
         let t0 = Instant::now();
-        let outcomes = vec![
-            outcome("a", t0, [0, 5, 10], true),
-            outcome("b", t0, [10, 15, 20], true),
-        ];
-        assert_eq!(peak_in_flight(&outcomes), 1);
+        let crawl = Crawl {
+            stage: "test".into(),
+            started: t0,
+            wall: Duration::from_millis(20),
+            outcomes: vec![
+                outcome("a", t0, [0, 5, 10], true),
+                outcome("b", t0, [10, 15, 20], true),
+            ],
+        };
+        assert_eq!(crawl.peak_in_flight(), 1);
     }
 
     #[test]

@@ -197,32 +197,29 @@ impl Options {
 fn command() -> Command<Options> {
     let about = "wall and CPU time, peak memory, bytes and system calls per fetch of every \
                  stage, on loopback";
-    Command::<Options>::new("bench", about)
-        .given(|o, matches| {
-            // `--quick` sets what was not given: `--quick --n 100` runs 100 URLs.
-            let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
-            if o.quick {
-                if !given("ns") {
-                    o.ns = vec![10];
-                }
-                if !given("delays") {
-                    o.delays = vec![0];
-                }
-                if !given("reps") {
-                    o.reps = 1;
-                }
+    Command::<Options>::new("bench", about).check(|o, matches| {
+        // `--quick` sets what was not given: `--quick --n 100` runs 100 URLs.
+        let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+        if o.quick {
+            if !given("ns") {
+                o.ns = vec![10];
             }
-        })
-        .check(|o| {
-            let known: Vec<String> = contenders().into_iter().map(|c| c.name).collect();
-            match o.stages.iter().flatten().find(|s| !known.contains(s)) {
-                Some(stage) => Err(format!(
-                    "unknown stage {stage:?}; known: {}",
-                    known.join(", ")
-                )),
-                None => Ok(()),
+            if !given("delays") {
+                o.delays = vec![0];
             }
-        })
+            if !given("reps") {
+                o.reps = 1;
+            }
+        }
+        let known: Vec<String> = contenders().into_iter().map(|c| c.name).collect();
+        match o.stages.iter().flatten().find(|s| !known.contains(s)) {
+            Some(stage) => Err(format!(
+                "unknown stage {stage:?}; known: {}",
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    })
 }
 
 /// The user runs the parent; the parent runs this program again for every other role.

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crawler::report::{self, Crawl};
+use crawler::report::Crawl;
 use crawler::site::{self, Site, SiteConfig};
 
 use crate::syscalls::{self, Syscalls};
@@ -238,7 +238,7 @@ pub fn child(args: &[String]) -> ExitCode {
         baseline,
         crawl.ok(),
         crawl.failed(),
-        report::peak_in_flight(&crawl.outcomes)
+        crawl.peak_in_flight()
     );
     ExitCode::SUCCESS
 }

@@ -1,12 +1,9 @@
-//! One way to read a command line for every program of the workshop: the stage examples, the
-//! tour, the site, the echo server, the bench and the diffs.
-//!
-//! Each program derives clap's `Parser` for its options; clap does the parsing, help,
-//! suggestions and exit code 2 on an error. [`Command`] adds what clap leaves to the program:
-//! the usage line `cargo run --example NAME -- …` and a check of the options as a whole. The
-//! value parsers below hold the rules for counts, ports, delays and timeouts several share.
+//! One way to read a command line for every program of the workshop. Each program derives
+//! clap's `Parser` for its options; clap does the parsing, help, suggestions and exit code 2
+//! on an error. [`Command`] adds what clap leaves to the program: the usage line `cargo run
+//! --example NAME -- …` and a check of the options as a whole. The value parsers below hold
+//! the rules for counts, ports, delays and timeouts several programs share.
 
-use std::marker::PhantomData;
 use std::num::IntErrorKind;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,18 +17,7 @@ use crate::site::MAX_DELAY;
 /// A program's command line: clap's, for the options `T` it derives.
 pub struct Command<T> {
     command: clap::Command,
-    /// A check of the options as a whole, once every argument is in.
-    check: fn(&T) -> Result<(), String>,
-    /// What the options learn from how they were given (was `--count` given at all?).
-    given: fn(&mut T, &ArgMatches),
-    options: PhantomData<T>,
-}
-
-/// What the command line asked for: run with these options, or print this help.
-#[derive(Debug)]
-pub enum Parsed<T> {
-    Run(T),
-    Help(String),
+    check: fn(&mut T, &ArgMatches) -> Result<(), String>,
 }
 
 impl<T: CommandFactory + FromArgMatches> Command<T> {
@@ -43,21 +29,14 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
             .about(about);
         Command {
             command,
-            check: |_| Ok(()),
-            given: |_, _| {},
-            options: PhantomData,
+            check: |_, _| Ok(()),
         }
     }
 
-    /// A check of the options as a whole: flags that exclude each other, names that must exist…
-    pub fn check(mut self, check: fn(&T) -> Result<(), String>) -> Self {
+    /// What the options learn from the matches themselves (was `--count` given at all?), and
+    /// a check of them as a whole, once every argument is in: flags that exclude each other…
+    pub fn check(mut self, check: fn(&mut T, &ArgMatches) -> Result<(), String>) -> Self {
         self.check = check;
-        self
-    }
-
-    /// What the options learn from the matches themselves, e.g. whether a flag was given.
-    pub fn given(mut self, given: fn(&mut T, &ArgMatches)) -> Self {
-        self.given = given;
         self
     }
 
@@ -76,30 +55,19 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
             .collect()
     }
 
-    /// The help, as `--help` prints it.
-    pub fn help(&self) -> String {
-        self.command.clone().render_long_help().to_string()
+    /// Parses the arguments after the program's name. `Err` is what clap prints instead of a
+    /// run: what is wrong, the usage, where to read more; or, for `--help`, the help.
+    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, String> {
+        self.try_parse(args).map_err(|e| e.to_string())
     }
 
-    /// Parses the arguments after the program's name. `Err` is the whole message clap prints:
-    /// what is wrong, the usage, where to read more.
-    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, String> {
-        self.try_parse(args).map_err(|e| e.render().to_string())
-    }
-
-    fn try_parse(&self, args: impl IntoIterator<Item = String>) -> Result<Parsed<T>, clap::Error> {
-        let name = std::iter::once(self.command.get_name().to_string());
-        let matches = match self.command.clone().try_get_matches_from(name.chain(args)) {
-            Ok(matches) => matches,
-            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
-                return Ok(Parsed::Help(e.render().to_string()));
-            }
-            Err(e) => return Err(e),
-        };
+    /// `--help` is an `Err` too, as clap has it: what to print, and exit code 0.
+    fn try_parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, clap::Error> {
+        let args = std::iter::once(self.name().to_string()).chain(args);
+        let matches = self.command.clone().try_get_matches_from(args)?;
         let mut options = T::from_arg_matches(&matches)?;
-        (self.given)(&mut options, &matches);
-        match (self.check)(&options) {
-            Ok(()) => Ok(Parsed::Run(options)),
+        match (self.check)(&mut options, &matches) {
+            Ok(()) => Ok(options),
             Err(why) => Err(self.command.clone().error(ErrorKind::ArgumentConflict, why)),
         }
     }
@@ -107,17 +75,10 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
     /// Parses this program's own arguments. `Err` carries the exit code once the help is
     /// printed (0) or the error (2).
     pub fn parse_env(&self) -> Result<T, ExitCode> {
-        match self.try_parse(std::env::args().skip(1)) {
-            Ok(Parsed::Run(options)) => Ok(options),
-            Ok(Parsed::Help(text)) => {
-                print!("{text}");
-                Err(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                let _ = e.print();
-                Err(ExitCode::from(2))
-            }
-        }
+        self.try_parse(std::env::args().skip(1)).map_err(|e| {
+            let _ = e.print();
+            ExitCode::from(e.exit_code() as u8)
+        })
     }
 }
 

@@ -132,13 +132,13 @@ fn caps_links_per_page_and_bytes_per_link() {
     let found = links(&page, many.as_bytes());
     assert_eq!(found.urls.len(), MAX_LINKS);
     assert!(found.capped);
-    let long = format!("<a href=/{}><a href=/ok>", "x".repeat(MAX_LINK_BYTES));
+    let long = format!("<a href=/{}><a href=/ok>", "x".repeat(MAX_URL_BYTES));
     let found = links(&page, long.as_bytes());
     assert_eq!(
         (found.urls.len(), found.too_long, found.capped),
         (1, 1, false)
     );
-    let just = format!("<a href=/{}>", "x".repeat(MAX_LINK_BYTES - 1));
+    let just = format!("<a href=/{}>", "x".repeat(MAX_URL_BYTES - 1));
     assert_eq!(links(&page, just.as_bytes()).urls.len(), 1);
 }
 

@@ -24,7 +24,7 @@ pub struct Found {
     pub tries: usize,
     /// Its page had more links than [`MAX_LINKS`]: the rest were not read.
     pub capped: bool,
-    /// Links on its page longer than [`crate::links::MAX_LINK_BYTES`], skipped.
+    /// Links on its page longer than [`MAX_URL_BYTES`], skipped.
     pub too_long: usize,
 }
 
@@ -81,14 +81,12 @@ impl From<Vec<Record>> for Crawled {
     }
 }
 
-/// Stage 5's part of the report, printed after the standard one: what each URL added to the
-/// crawl (links found and new, redirects, tries), then the totals and the counts by outcome,
-/// and what the crawl's limits left out.
+/// The section: a line per URL (its links, found and new, redirects, tries), then the totals
+/// and the counts by outcome, and what the crawl's limits left out.
 pub fn render_found(crawled: &Crawled) -> String {
     let mut out = String::new();
     // Named as in the report above: paths only when every URL is on the same server.
     let labels = Labels::new(&crawled.outcomes);
-    let (label, width) = (|url: &str| labels.name(url), labels.width);
     let _ = writeln!(out, "what the crawl found:");
     if crawled.outcomes.len() <= MAX_BARS {
         for (outcome, found) in crawled.outcomes.iter().zip(&crawled.found) {
@@ -103,7 +101,7 @@ pub fn render_found(crawled: &Crawled) -> String {
             }
             if let Some(last) = found.redirects.last() {
                 let redirects = plural(found.redirects.len(), "redirect", "redirects");
-                let _ = write!(line, ", via {redirects} to {}", label(last));
+                let _ = write!(line, ", via {redirects} to {}", labels.name(last));
             }
             if found.capped {
                 let _ = write!(line, ", more than {MAX_LINKS} links: the rest not read");
@@ -112,8 +110,8 @@ pub fn render_found(crawled: &Crawled) -> String {
             if retries > 0 {
                 let _ = write!(line, ", {}", plural(retries, "retry", "retries"));
             }
-            let name: String = label(&outcome.url).chars().take(width).collect();
-            let _ = writeln!(out, "  {name:width$}  {line}");
+            let name = labels.column(&outcome.url);
+            let _ = writeln!(out, "  {name:width$}  {line}", width = labels.width);
         }
     }
     let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
