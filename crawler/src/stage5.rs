@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use runtime::stage5::{
-    Executor, JoinError, JoinHandle, Queue, TcpStream, Timeout, join_all, sleep_until, spawn,
-    spawn_blocking, timeout_at,
+    Executor, JoinError, JoinHandle, Queue, TcpStream, Timeout, sleep_until, spawn, spawn_blocking,
+    timeout_at,
 };
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
@@ -152,8 +152,8 @@ impl Crawler {
             worker.abort();
         }
         // Wait until they are gone: a cancelled worker drops its socket, if it still had one.
-        for ended in join_all(workers).await {
-            if let Err(JoinError::Panicked(why)) = ended {
+        for worker in workers {
+            if let Err(JoinError::Panicked(why)) = worker.await {
                 warn!("a worker panicked: {why}");
             }
         }
