@@ -90,9 +90,11 @@
 //!   copies (rustc issue 62958) — `visit(url, claim)` was 368 bytes, two 160-byte claims;
 //!   `fetch_with_retries` kept its `match` scrutinee through the retry pause (280 → 200); an
 //!   idle worker kept room for a claim (440 bytes); a URL in flight was two boxes, and each
-//!   outcome (240 bytes) carved out of the freed 352-byte `fetch` box left a hole. Claims
-//!   lent, `fetch` pinned in the URL's box (`Timeout::pinned`), workers of 72 bytes, `seen`
-//!   only when following links: 19.6 and 20.0 MiB (0 and 200 ms), tokio 18.6: 1.05–1.08x.
+//!   outcome (240 bytes) carved out of the freed 352-byte `fetch` box left a hole; and at the
+//!   end `join_all` boxed the workers' handles (`VmHWM` 19.6 MiB before it, 20.1–20.3 after).
+//!   Claims lent, `fetch` pinned in the URL's box (`Timeout::pinned`), workers of 72 bytes,
+//!   `seen` only when following links, handles awaited one by one: 19.5 and 19.6 MiB (0 and
+//!   200 ms, 5 runs), tokio 18.6 and 18.8: 1.04–1.05x.
 //! - **The executor's poll** (an earlier version, 14 M polls/s against tokio's 24 M).
 //!   `perf record -e cpu-clock:u` of the runtime-alone child: 43% in the task table (a
 //!   `HashMap` hashed with SipHash, each task removed and inserted back per poll), 21% in
