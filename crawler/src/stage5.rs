@@ -19,13 +19,14 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use runtime::stage5::{
-    Executor, JoinError, JoinHandle, Queue, TcpStream, join_all, sleep_until, spawn,
-    spawn_blocking, timeout_at,
+    Executor, JoinError, JoinHandle, Queue, TcpStream, Timeout, sleep_until, spawn, spawn_blocking,
+    timeout_at,
 };
 
 use crate::fetch::{FetchError, Outcome, Page, Timeline};
@@ -83,7 +84,7 @@ struct Crawler {
     deadline: Instant,
     /// The hosts (and ports) of the roots: the crawl does not leave them.
     hosts: HashSet<(String, u16)>,
-    /// Every URL ever queued, so that each is fetched once.
+    /// Every URL ever queued, so that each is fetched once: kept only if links are followed.
     seen: RefCell<HashSet<String>>,
     /// The URLs waiting for a worker, as indexes into `records`.
     queue: Queue<usize>,
@@ -113,8 +114,10 @@ impl Crawler {
         };
         // Every root is queued, even twice: each URL given gets its outcome.
         for root in roots {
-            let key = Url::parse(root).map_or_else(|_| root.clone(), |url| url.to_string());
-            crawler.seen.borrow_mut().insert(key);
+            if options.follow_links {
+                let key = Url::parse(root).map_or_else(|_| root.clone(), |url| url.to_string());
+                crawler.seen.borrow_mut().insert(key);
+            }
             crawler.add(root.clone());
         }
         crawler
@@ -149,8 +152,8 @@ impl Crawler {
             worker.abort();
         }
         // Wait until they are gone: a cancelled worker drops its socket, if it still had one.
-        for ended in join_all(workers).await {
-            if let Err(JoinError::Panicked(why)) = ended {
+        for worker in workers {
+            if let Err(JoinError::Panicked(why)) = worker.await {
                 warn!("a worker panicked: {why}");
             }
         }
@@ -172,31 +175,34 @@ impl Crawler {
     async fn work(self: Rc<Self>, worker: usize) {
         loop {
             let index = self.queue.get().await;
-            let url = self.records.borrow()[index].url.clone();
-            debug!("worker {worker} takes #{index}: {url}");
-            // Whatever happens from here — an error, or this worker cancelled in the middle
-            // of the fetch — the URL gets an outcome and the queue hears `task_done`.
-            let claim = Claim {
-                crawler: &self,
-                index,
-                timeline: RefCell::new(Timeline::start()),
-                found: Found::default(),
-                ended: false,
-            };
-            self.visit(&url, claim).await;
+            debug!(
+                "worker {worker} takes #{index}: {}",
+                self.records.borrow()[index].url
+            );
+            // Boxed: a worker idle in `get` need not keep the state of a URL.
+            Box::pin(self.visit(index)).await;
         }
     }
 
     /// One URL: fetch it (retries and redirects included), then queue its new links.
-    async fn visit(&self, url: &str, mut claim: Claim<'_>) {
+    async fn visit(&self, index: usize) {
+        // Whatever happens from here — an error, or this worker cancelled in the middle
+        // of the fetch — the URL gets an outcome and the queue hears `task_done`.
+        let mut claim = Claim {
+            crawler: self,
+            index,
+            timeline: RefCell::new(Timeline::start()),
+            found: Found::default(),
+            ended: false,
+        };
         if Instant::now() >= self.deadline {
             let error = FetchError::TimedOut {
                 phase: "waiting in the queue",
             };
             return claim.end(Err(error));
         }
-        // Boxed: a worker idle in `get` need not keep the state of a fetch.
-        let fetched = Box::pin(self.fetch_url(url, &claim.timeline, &mut claim.found)).await;
+        // Lent: an `async fn` keeps a value given apart from its local copy (rustc #62958).
+        let fetched = self.fetch_url(&mut claim).await;
         let result = fetched.map(|(final_url, page)| {
             if self.options.follow_links {
                 self.queue_links(&final_url, &page, &mut claim.found);
@@ -208,28 +214,23 @@ impl Crawler {
 
     /// One URL, start to end: its requests, and the redirects followed, up to `max_redirect`.
     /// Returns the page and the URL it came from in the end.
-    async fn fetch_url(
-        &self,
-        url: &str,
-        timeline: &RefCell<Timeline>,
-        found: &mut Found,
-    ) -> Result<(Url, Page), FetchError> {
-        let mut url = Url::parse(url)?;
+    async fn fetch_url(&self, claim: &mut Claim<'_>) -> Result<(Url, Page), FetchError> {
+        let mut url = Url::parse(&self.records.borrow()[claim.index].url)?;
         loop {
-            let page = self.fetch_with_retries(&url, timeline, found).await?;
+            let page = self.fetch_with_retries(&url, claim).await?;
             let Some(location) = redirect_location(&page) else {
                 return Ok((url, page));
             };
             let next = url.join(location).ok_or_else(|| {
                 FetchError::BadUrl(format!("cannot follow the redirect to {location:?}"))
             })?;
-            if found.redirects.len() >= self.options.max_redirect {
+            if claim.found.redirects.len() >= self.options.max_redirect {
                 let limit = self.options.max_redirect;
                 let next = next.to_string();
                 return Err(FetchError::TooManyRedirects { limit, next });
             }
             debug!("{url}: {} redirects to {next}", page.status);
-            found.redirects.push(next.to_string());
+            claim.found.redirects.push(next.to_string());
             url = next;
         }
     }
@@ -239,28 +240,27 @@ impl Crawler {
     async fn fetch_with_retries(
         &self,
         url: &Url,
-        timeline: &RefCell<Timeline>,
-        found: &mut Found,
+        claim: &mut Claim<'_>,
     ) -> Result<Page, FetchError> {
         let mut tries = 0;
         loop {
             tries += 1;
-            found.tries += 1;
+            claim.found.tries += 1;
             // A new request: the bar keeps its start (it covers every try), not the old phases.
-            timeline.replace_with(|old| Timeline {
+            claim.timeline.replace_with(|old| Timeline {
                 start: old.start,
                 ..Timeline::start()
             });
-            match self.request(url, timeline).await {
-                Err(e) if tries < self.options.max_tries && may_pass(&e) => {
-                    let pause = (Instant::now() + RETRY_PAUSE * tries as u32).min(self.deadline);
-                    debug!("{url}: try {tries} failed ({e}); retrying");
-                    sleep_until(pause).await;
-                    if Instant::now() >= self.deadline {
-                        return Err(e);
-                    }
-                }
+            // Out of the `match`, whose scrutinee (a whole result) would live through the pause.
+            let error = match self.request(url, &claim.timeline).await {
+                Err(e) if tries < self.options.max_tries && may_pass(&e) => e,
                 result => return result,
+            };
+            let pause = (Instant::now() + RETRY_PAUSE * tries as u32).min(self.deadline);
+            debug!("{url}: try {tries} failed ({error}); retrying");
+            sleep_until(pause).await;
+            if Instant::now() >= self.deadline {
+                return Err(error);
             }
         }
     }
@@ -269,7 +269,8 @@ impl Crawler {
     /// the timeout `fetch` is dropped, its socket closed; the timeline says what it was doing.
     async fn request(&self, url: &Url, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
         let limit = (Instant::now() + self.options.request_timeout).min(self.deadline);
-        match timeout_at(limit, fetch(url, timeline)).await {
+        // Pinned here, in the URL's box: `timeout_at` would box it apart, once more per URL.
+        match Timeout::pinned(limit, pin!(fetch(url, timeline))).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::timed_out(&timeline.borrow())),
         }
@@ -367,7 +368,7 @@ impl Drop for Claim<'_> {
 pub async fn fetch(url: &Url, timeline: &RefCell<Timeline>) -> Result<Page, FetchError> {
     let addrs = resolve(url).await?;
 
-    let mut stream = connect(&addrs).await.map_err(FetchError::Connect)?;
+    let mut stream = connect(addrs).await.map_err(FetchError::Connect)?;
     timeline.borrow_mut().connected();
 
     stream
@@ -426,11 +427,11 @@ async fn resolve(url: &Url) -> Result<Vec<SocketAddr>, FetchError> {
 }
 
 /// Connects to the first address that accepts: `localhost` may resolve to `::1` and
-/// `127.0.0.1`, and a server may listen on only one of them.
-async fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+/// `127.0.0.1`, and a server may listen on only one of them. Taken: none outlives the connect.
+async fn connect(addrs: Vec<SocketAddr>) -> io::Result<TcpStream> {
     let mut last_error = io::Error::other("no address to connect to");
     for addr in addrs {
-        match TcpStream::connect(*addr).await {
+        match TcpStream::connect(addr).await {
             Ok(stream) => return Ok(stream),
             Err(e) => last_error = e,
         }

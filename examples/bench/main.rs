@@ -58,8 +58,8 @@
 //!   task, because `read_all`'s `[0u8; 4096]` lived across an `.await` (4,424 bytes of
 //!   `fetch`'s future), and the runtime's `join::task` holds the future it is given twice —
 //!   the captured value, and the future it awaits (rustc issue 62958). Reading into the
-//!   `ResponseReader`'s buffer made `fetch`'s future 344 bytes; the doubling is not fixed yet
-//!   (it is 1,640 of stage 5's bytes per worker: half its peak heap at 10,000).
+//!   `ResponseReader`'s buffer made `fetch`'s future 344 bytes; boxing the future before it is
+//!   moved in fixed the doubling (stage 5 at 10,000: 35.3 → 28.4 MiB).
 //! - **Where a crawl's time goes.** `perf record -g -e cpu-clock` of one child, 10,000 URLs at
 //!   0 ms: 87–92% of the samples in the kernel on every stage and on tokio — `connect` 35–40%
 //!   (the loopback handshake runs inside it), `close` 16–20%, `sendto` 12–14%, `socket` 5–7%,
@@ -81,6 +81,20 @@
 //!   was an `async fn` calling `select`: a worker future of 9,656 bytes), and the queue's
 //!   `WaitList` finding a ticket by a linear scan, O(n²) when ten thousand idle workers are
 //!   cancelled at the end. `Timeout` became a struct that boxes once, the line a map.
+//! - **Stage 5's memory at 10,000 in flight** (1.38x tokio: 25.8 against 18.7 MiB). Not
+//!   threads (one at the peak: the hosts are IP addresses, no lookup) nor malloc arenas (one).
+//!   `heaptrack` said 1.10x, but it slows the child until fewer fetches overlap. Read at the
+//!   peak with `gdb -p PID -batch -ex 'call (void)malloc_stats()'` (and `malloc_info(0,
+//!   stderr)`): 19.8 MB in use against tokio's 14.6, and 2.1 MB of free 112- and 128-byte
+//!   chunks against 0.9. Causes: an `async fn` keeps its arguments apart from their local
+//!   copies (rustc issue 62958) — `visit(url, claim)` was 368 bytes, two 160-byte claims;
+//!   `fetch_with_retries` kept its `match` scrutinee through the retry pause (280 → 200); an
+//!   idle worker kept room for a claim (440 bytes); a URL in flight was two boxes, and each
+//!   outcome (240 bytes) carved out of the freed 352-byte `fetch` box left a hole; and at the
+//!   end `join_all` boxed the workers' handles (`VmHWM` 19.6 MiB before it, 20.1–20.3 after).
+//!   Claims lent, `fetch` pinned in the URL's box (`Timeout::pinned`), workers of 72 bytes,
+//!   `seen` only when following links, handles awaited one by one: 19.5 and 19.6 MiB (0 and
+//!   200 ms, 5 runs), tokio 18.6 and 18.8: 1.04–1.05x.
 //! - **The executor's poll** (an earlier version, 14 M polls/s against tokio's 24 M).
 //!   `perf record -e cpu-clock:u` of the runtime-alone child: 43% in the task table (a
 //!   `HashMap` hashed with SipHash, each task removed and inserted back per poll), 21% in

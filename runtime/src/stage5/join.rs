@@ -5,7 +5,6 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
-use std::future::poll_fn;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -35,46 +34,45 @@ pub(super) fn task<F: Future + 'static>(
         waiter: None,
         aborted: false,
     }));
-    // Boxed on its own: moved in by value, it would take its size twice in the task (the
-    // compiler keeps a captured value's slot beside the one it moves to).
-    let mut owned = Owned {
+    // Boxed: pinned with no unsafe code. (An `async` block would hold it twice: rustc #62958.)
+    let owned = Owned {
         future: Some(Box::pin(future)),
         join: join.clone(),
     };
-    let task = async move {
-        let output = poll_fn(|cx| {
-            // ANCHOR: aborted
-            // Aborted while it waited: do not poll it again. Ending here makes the executor
-            // drop the task, and with it the future and whatever it holds: its sockets are
-            // deregistered, its timers removed. This is the next suspension point.
-            if owned.join.borrow().aborted {
-                return Poll::Ready(None);
-            }
-            // ANCHOR_END: aborted
-            let Some(future) = owned.future.as_mut() else {
-                return Poll::Ready(None);
-            };
-            // A panic must not unwind through the executor: it goes to the JoinHandle.
-            match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(output)) => Poll::Ready(Some(Ok(output))),
-                Err(payload) => {
-                    Poll::Ready(Some(Err(JoinError::Panicked(panic_message(&*payload)))))
-                }
-            }
-        })
-        .await;
-        if let Some(output) = output {
-            end(&owned.join, output);
-        }
-    };
-    (task, JoinHandle { id, join, waker })
+    (owned, JoinHandle { id, join, waker })
 }
 
 /// A task's future (`None` once dropped) and the state its handle reads.
 struct Owned<F: Future> {
     future: Option<Pin<Box<F>>>,
     join: Rc<RefCell<JoinState<F::Output>>>,
+}
+
+impl<F: Future> Future for Owned<F> {
+    type Output = ();
+
+    /// Polls the future, and gives its output (or its panic) to the handle.
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // ANCHOR: aborted
+        // Aborted while it waited: do not poll it again. Ending here makes the executor
+        // drop the task, and with it the future and whatever it holds: its sockets are
+        // deregistered, its timers removed. This is the next suspension point.
+        if self.join.borrow().aborted {
+            return Poll::Ready(());
+        }
+        // ANCHOR_END: aborted
+        let Some(future) = self.future.as_mut() else {
+            return Poll::Ready(());
+        };
+        // A panic must not unwind through the executor: it goes to the JoinHandle.
+        let output = match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(JoinError::Panicked(panic_message(&*payload))),
+        };
+        end(&self.join, output);
+        Poll::Ready(())
+    }
 }
 
 impl<F: Future> Drop for Owned<F> {

@@ -55,4 +55,4 @@ pub use net::{TcpListener, TcpStream};
 pub use queue::Queue;
 pub use reactor::Reactor;
 pub use semaphore::{Permit, Semaphore};
-pub use timers::{Elapsed, Sleep, sleep, sleep_until, timeout, timeout_at, yield_now};
+pub use timers::{Elapsed, Sleep, Timeout, sleep, sleep_until, timeout, timeout_at, yield_now};

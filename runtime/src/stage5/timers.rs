@@ -118,32 +118,39 @@ impl Drop for Sleep {
 
 /// asyncio's `wait_for(future, timeout)`: the future's output, or [`Elapsed`] if `duration`
 /// passes first — and then the future has been dropped, i.e. cancelled.
-pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<Pin<Box<F>>> {
     Timeout {
-        future: Some(Box::pin(future)),
-        timer: Some(sleep(duration)),
         after: duration,
+        ..Timeout::pinned(after(duration), Box::pin(future))
     }
 }
 
 /// [`timeout`] with a deadline instead of a duration.
-pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
-    Timeout {
-        future: Some(Box::pin(future)),
-        timer: Some(sleep_until(deadline)),
-        after: deadline.saturating_duration_since(Instant::now()),
-    }
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<Pin<Box<F>>> {
+    Timeout::pinned(deadline, Box::pin(future))
 }
 
 /// The future of [`timeout`]: a [`select`](super::select) against a [`Sleep`], written out as
 /// a struct that stores the future once, not twice (it runs on every request).
 pub struct Timeout<F> {
-    future: Option<Pin<Box<F>>>,
+    future: Option<F>,
     timer: Option<Sleep>,
     after: Duration,
 }
 
-impl<F: Future> Future for Timeout<F> {
+impl<F: Future + Unpin> Timeout<F> {
+    /// [`timeout_at`] for a future pinned already (`pin!` in the caller's state): no box. The
+    /// future stays the caller's: a loser is dropped where the `pin!` ends, not by the timeout.
+    pub fn pinned(deadline: Instant, future: F) -> Timeout<F> {
+        Timeout {
+            future: Some(future),
+            timer: Some(sleep_until(deadline)),
+            after: deadline.saturating_duration_since(Instant::now()),
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -153,7 +160,7 @@ impl<F: Future> Future for Timeout<F> {
         };
         // If both are ready in the same poll, the future wins: a result that arrived in time
         // is not thrown away.
-        let output = if let Poll::Ready(output) = future.as_mut().poll(cx) {
+        let output = if let Poll::Ready(output) = Pin::new(future).poll(cx) {
             Ok(output)
         } else if Pin::new(timer).poll(cx).is_ready() {
             trace!("timeout: {:?} passed, the future is dropped", this.after);
@@ -206,6 +213,7 @@ mod tests {
     use crate::stage5::{Executor, TcpStream, spawn};
     use std::cell::{Cell, RefCell};
     use std::net::TcpListener;
+    use std::pin::pin;
     use std::task::Waker;
 
     #[test]
@@ -304,6 +312,24 @@ mod tests {
             .unwrap();
         assert_eq!(out, Ok(Ok("quick")));
         assert_eq!(executor.reactor().timers(), 0);
+    }
+
+    /// `Timeout::pinned` polls the future where the caller pinned it, with the same two
+    /// outcomes as `timeout`.
+    #[test]
+    fn a_pinned_timeout_polls_the_future_where_it_is_pinned() {
+        let mut executor = Executor::new().unwrap();
+        let (in_time, late) = executor
+            .block_on(async {
+                let soon = Instant::now() + Duration::from_millis(5);
+                let later = soon + Duration::from_secs(3600);
+                let in_time = Timeout::pinned(later, pin!(async { 7 })).await;
+                let late = Timeout::pinned(soon, pin!(sleep_until(later))).await;
+                (in_time, late)
+            })
+            .unwrap();
+        assert_eq!(in_time, Ok(7));
+        assert!(late.is_err());
     }
 
     /// Issue 22, bug 4: a sleep already due when first polled — `sleep(ZERO)`, a deadline in
