@@ -356,7 +356,8 @@ fn spell(rng: &mut Rng, c: char, literals: &str) -> String {
     match rng.below(4) {
         1 if unreserved || !literal => encoded(c, false),
         2 if unreserved || !literal => encoded(c, true),
-        3 if !literal && c != '%' && c != ' ' => c.to_string(),
+        // Not `\`: as it is, a browser reads it as `/`.
+        3 if !literal && c != '%' && c != ' ' && c != '\\' => c.to_string(),
         _ => normal(c, literals),
     }
 }
@@ -404,7 +405,8 @@ fn spell_path(rng: &mut Rng, segments: &[Vec<char>], directory: bool) -> String 
 #[test]
 fn the_same_page_spelled_many_ways_is_one_url() {
     let mut rng = Rng(0x5EED_1234_ABCD_0004);
-    let query_literals = &format!("{PATH_LITERALS}/?");
+    // Not `'`: a browser sends it as `%27` in a query (WHATWG's special-query set).
+    let query_literals = &format!("{}/?", PATH_LITERALS.replace('\'', ""));
     for case in 0..cases() / 4 {
         // The page, as characters, and its URL in normal form.
         let port = [80, 8000][rng.below(2)];
