@@ -266,8 +266,9 @@ impl HeadScan {
             let line = &buf[self.line_start..at];
             self.line_start = at + 1;
             match (line, self.lines) {
-                // Empty lines before the status line are skipped, as httparse does.
-                (b"" | b"\r", 0) => {}
+                // Empty lines before the status line are skipped, as httparse does: they are
+                // not lines of the head, or two of them would end it.
+                (b"" | b"\r", 0) => continue,
                 (b"" | b"\r", _) => return Ok(Some(at + 1)),
                 (_, 0) => check_start(&buf[..=at])?,
                 (_, lines) if lines > MAX_HEADERS => {
@@ -531,6 +532,19 @@ mod tests {
         let mut r = ResponseReader::new();
         let err = r.feed(flood.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("more than 64 headers"), "{err}");
+    }
+
+    #[test]
+    fn empty_lines_before_the_status_line_are_no_head() {
+        let page = parse(b"\r\n\n\r\nHTTP/1.0 200 OK\r\n\r\nbody").unwrap();
+        assert_eq!((page.status, page.body.as_slice()), (200, &b"body"[..]));
+        for (response, says) in [
+            (&b"\n\nxyz"[..], "not an HTTP response"),
+            (b"\r\n\r\n", "middle of the headers"),
+        ] {
+            let err = parse(response).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]
