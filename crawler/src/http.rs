@@ -1,12 +1,11 @@
 //! HTTP/1.0, client side: the request bytes and an incremental response reader.
 //!
-//! Every stage gives the bytes it receives to a [`ResponseReader`], however it received
-//! them (blocking read, callback, coroutine, `async fn`): stages 1–3 `feed` it the chunk
-//! they read onto their stack, stages 0, 4 and 5 read straight into its buffer (`spare`, then
-//! `filled`), so that no buffer of theirs lives across a wait. The reader says when the response is
-//! complete — at the end of the stream, or as soon as the body reaches its `Content-Length`
-//! (or its last chunk, for a chunked body) even if the server keeps the connection open — and
-//! turns every way a response can be wrong into a [`FetchError`].
+//! Every stage, however it reads (blocking read, callback, coroutine, `async fn`), reads
+//! straight into a [`ResponseReader`]'s buffer (`spare`, then `filled`), so that no buffer of
+//! its own lives across a wait. The reader says when the response is complete — at the end
+//! of the stream, or as soon as the body reaches its `Content-Length` (or its last chunk, for
+//! a chunked body) even if the server keeps the connection open — and turns every way a
+//! response can be wrong into a [`FetchError`].
 //!
 //! A server may be hostile, so the reader looks at each byte once, however the bytes are split
 //! into reads: a response trickled one byte per read costs time linear in its size. It
@@ -22,7 +21,6 @@ use chunked::Chunked;
 /// The largest response (head and body) a fetch accepts: 1 MiB.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
-/// The most headers a response may carry.
 const MAX_HEADERS: usize = 64;
 
 /// How much room [`ResponseReader::spare`] lends before anything has arrived: all that a
@@ -53,7 +51,6 @@ pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
 struct Head {
     /// The page so far: its status and headers, its body still empty.
     page: Page,
-    /// Where the body starts in the buffer.
     body_start: usize,
     framing: Framing,
 }
@@ -143,10 +140,11 @@ impl ResponseReader {
         }
     }
 
-    /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
-    /// (a read that returned 0). Returns `Ok(Some(page))` once the response is complete,
-    /// `Ok(None)` while more bytes are needed, and an error as soon as the response cannot be
-    /// right. At the end of the stream it never returns `Ok(None)`.
+    /// Feeds the next `chunk` of the stream, bytes already at hand (`parse`, the tests); an
+    /// **empty chunk means the end of the stream** (a read that returned 0). Returns
+    /// `Ok(Some(page))` once the response is complete, `Ok(None)` while more bytes are needed,
+    /// and an error as soon as the response cannot be right. At the end of the stream it never
+    /// returns `Ok(None)`.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Page>, FetchError> {
         if chunk.is_empty() {
             return self.end_of_stream().map(Some);
@@ -229,10 +227,7 @@ impl ResponseReader {
 
     /// The page, out of the buffer the response was read into. The reader starts over.
     fn take_page(&mut self) -> Page {
-        let head = self
-            .head
-            .take()
-            .expect("take_page is called only after the head");
+        let head = self.head.take().expect("a page comes after its head");
         // The buffer becomes the body: nothing is copied to a new one, and the reader keeps
         // nothing once its page is out.
         let mut body = std::mem::take(&mut self.buf);
@@ -248,7 +243,6 @@ impl ResponseReader {
 /// once it is all in.
 #[derive(Debug, Default)]
 struct HeadScan {
-    /// Where the line being scanned starts.
     line_start: usize,
     /// The lines so far that are not empty: the status line, then the headers.
     lines: usize,
@@ -270,12 +264,8 @@ impl HeadScan {
                 // not lines of the head, or two of them would end it.
                 (b"" | b"\r", 0) => continue,
                 (b"" | b"\r", _) => return Ok(Some(at + 1)),
-                (_, 0) => check_start(&buf[..=at])?,
-                (_, lines) if lines > MAX_HEADERS => {
-                    return Err(FetchError::Malformed(format!(
-                        "more than {MAX_HEADERS} headers"
-                    )));
-                }
+                // The status line, or one header too many: httparse says what is wrong.
+                (_, lines) if lines == 0 || lines > MAX_HEADERS => check_start(&buf[..=at])?,
                 _ => {}
             }
             self.lines += 1;
