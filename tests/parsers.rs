@@ -65,33 +65,39 @@ fn random_bytes(rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
-/// Feeds `bytes` in random pieces, then the end of the stream.
+/// Reads `bytes` through `spare`/`filled`, in random pieces (each no larger than the room
+/// lent), then the end of the stream.
 fn feed_in_pieces(rng: &mut Rng, bytes: &[u8], limit: usize) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::with_limit(limit);
     let mut rest = bytes;
-    while !rest.is_empty() {
-        let n = 1 + rng.below(rest.len());
-        let (piece, tail) = rest.split_at(n);
-        if let Some(page) = reader.feed(piece)? {
+    loop {
+        let room = reader.spare();
+        let n = room
+            .len()
+            .min(1 + rng.below(rest.len().max(1)))
+            .min(rest.len());
+        room[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        if let Some(page) = reader.filled(n)? {
             return Ok(page);
         }
-        rest = tail;
     }
-    Ok(reader
-        .feed(b"")?
-        .expect("the end of the stream always decides"))
 }
 
+/// Reads `bytes` as `http::parse` does: as much as the reader lends, then the end of the
+/// stream.
 fn feed_whole(bytes: &[u8], limit: usize) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::with_limit(limit);
-    if !bytes.is_empty() {
-        if let Some(page) = reader.feed(bytes)? {
+    let mut rest = bytes;
+    loop {
+        let room = reader.spare();
+        let n = room.len().min(rest.len());
+        room[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        if let Some(page) = reader.filled(n)? {
             return Ok(page);
         }
     }
-    Ok(reader
-        .feed(b"")?
-        .expect("the end of the stream always decides"))
 }
 
 #[test]

@@ -39,11 +39,19 @@ pub fn request(url: &Url) -> Vec<u8> {
 }
 
 /// Parses a whole response, as a client that read to the end of the stream has it (the
-/// bench's tokio crawler, which reads with `read_to_end`).
-pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
+/// bench's tokio crawler, which reads with `read_to_end`): through `spare` and `filled`, as
+/// the stages read.
+pub fn parse(mut response: &[u8]) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::new();
-    let page = reader.feed(response)?;
-    page.map_or_else(|| reader.end_of_stream(), Ok)
+    loop {
+        let room = reader.spare();
+        let n = room.len().min(response.len());
+        room[..n].copy_from_slice(&response[..n]);
+        response = &response[n..];
+        if let Some(page) = reader.filled(n)? {
+            return Ok(page);
+        }
+    }
 }
 
 /// The parsed status line and headers, kept while the body arrives.
@@ -132,30 +140,14 @@ impl ResponseReader {
     }
 
     /// `n` bytes were read into [`spare`](ResponseReader::spare)'s room; 0 means the end of
-    /// the stream. Answers like [`feed`](ResponseReader::feed).
+    /// the stream. Returns `Ok(Some(page))` once the response is complete, `Ok(None)` while
+    /// more bytes are needed, and an error as soon as the response cannot be right; at the end
+    /// of the stream, never `Ok(None)`.
     pub fn filled(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
         match n.min(std::mem::take(&mut self.lent)) {
             0 => self.end_of_stream().map(Some),
             n => self.advance(n),
         }
-    }
-
-    /// Feeds the next `chunk` of the stream, bytes already at hand (`parse`, the tests); an
-    /// **empty chunk means the end of the stream** (a read that returned 0). Returns
-    /// `Ok(Some(page))` once the response is complete, `Ok(None)` while more bytes are needed,
-    /// and an error as soon as the response cannot be right. At the end of the stream it never
-    /// returns `Ok(None)`.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Page>, FetchError> {
-        if chunk.is_empty() {
-            return self.end_of_stream().map(Some);
-        }
-        // One byte past the limit is enough to tell a response too large.
-        let n = chunk
-            .len()
-            .min(self.limit + 1 - self.received.min(self.limit));
-        self.buf.truncate(self.len);
-        self.buf.extend_from_slice(&chunk[..n]);
-        self.advance(n)
     }
 
     /// The bytes this reader holds now: never more than twice its limit.
@@ -385,10 +377,25 @@ fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, FetchEr
 mod tests {
     use super::*;
 
+    /// Gives the reader `chunk` as reads into `spare` would (an empty one is the end of the
+    /// stream), and says what it said last.
+    fn feed(reader: &mut ResponseReader, mut chunk: &[u8]) -> Result<Option<Page>, FetchError> {
+        loop {
+            let room = reader.spare();
+            let n = room.len().min(chunk.len());
+            room[..n].copy_from_slice(&chunk[..n]);
+            chunk = &chunk[n..];
+            match reader.filled(n)? {
+                None if !chunk.is_empty() => {}
+                said => return Ok(said),
+            }
+        }
+    }
+
     fn feed_all(reader: &mut ResponseReader, parts: &[&[u8]]) -> Result<Option<Page>, FetchError> {
         let mut last = Ok(None);
         for part in parts {
-            last = reader.feed(part);
+            last = feed(reader, part);
             if !matches!(last, Ok(None)) {
                 break;
             }
@@ -427,7 +434,7 @@ mod tests {
     fn repeated_content_lengths_that_agree_are_one() {
         let mut r = ResponseReader::new();
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok";
-        let page = r.feed(head).unwrap().unwrap();
+        let page = feed(&mut r, head).unwrap().unwrap();
         assert_eq!(page.body, b"ok");
     }
 
@@ -435,8 +442,7 @@ mod tests {
     fn no_content_and_not_modified_end_with_their_head() {
         for status in ["204 No Content", "304 Not Modified"] {
             let head = format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n");
-            let page = ResponseReader::new()
-                .feed(head.as_bytes())
+            let page = feed(&mut ResponseReader::new(), head.as_bytes())
                 .unwrap()
                 .unwrap();
             assert_eq!(page.body, b"");
@@ -447,12 +453,12 @@ mod tests {
     fn without_content_length_the_body_ends_with_the_stream() {
         let mut r = ResponseReader::new();
         assert!(
-            r.feed(b"HTTP/1.0 404 Not Found\r\n\r\nno")
+            feed(&mut r, b"HTTP/1.0 404 Not Found\r\n\r\nno")
                 .unwrap()
                 .is_none()
         );
-        assert!(r.feed(b"pe").unwrap().is_none());
-        let page = r.feed(b"").unwrap().unwrap();
+        assert!(feed(&mut r, b"pe").unwrap().is_none());
+        let page = feed(&mut r, b"").unwrap().unwrap();
         assert_eq!((page.status, page.body.as_slice()), (404, &b"nope"[..]));
     }
 
@@ -520,7 +526,7 @@ mod tests {
         );
         let flood = "HTTP/1.0 200 OK\r\n".to_string() + &"X: y\r\n".repeat(70) + "\r\n";
         let mut r = ResponseReader::new();
-        let err = r.feed(flood.as_bytes()).unwrap_err().to_string();
+        let err = feed(&mut r, flood.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("more than 64 headers"), "{err}");
     }
 
@@ -544,9 +550,11 @@ mod tests {
         for split in 1..response.len() {
             let mut r = ResponseReader::new();
             let (a, b) = response.split_at(split);
-            let page = match r.feed(a).unwrap() {
+            let page = match feed(&mut r, a).unwrap() {
                 Some(page) => page,
-                None => r.feed(b).unwrap().expect("complete after the last byte"),
+                None => feed(&mut r, b)
+                    .unwrap()
+                    .expect("complete after the last byte"),
             };
             assert_eq!(page.body, b"hello, world", "split at {split}");
         }
@@ -596,9 +604,9 @@ mod tests {
         ];
         for response in responses {
             let mut fed = ResponseReader::new();
-            let expected = match fed.feed(response).unwrap() {
+            let expected = match feed(&mut fed, response).unwrap() {
                 Some(page) => page,
-                None => fed.feed(b"").unwrap().unwrap(),
+                None => feed(&mut fed, b"").unwrap().unwrap(),
             };
             for most in [1, 2, 7, 64, usize::MAX] {
                 let (page, _) = read_in(&mut ResponseReader::new(), response, most);
