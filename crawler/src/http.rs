@@ -85,8 +85,10 @@ pub struct ResponseReader {
     /// The response's bytes received so far, framing included: what `limit` caps.
     received: usize,
     limit: usize,
-    /// Looks for the end of the head, line by line, until `head` is parsed.
-    scan: HeadScan,
+    /// Until `head` is parsed, where the line being scanned for its end starts, and how many
+    /// lines it has so far that are not empty (the status line, then the headers).
+    line_start: usize,
+    lines: usize,
     head: Option<Head>,
     /// How much room [`spare`](ResponseReader::spare) lent last.
     lent: usize,
@@ -110,7 +112,8 @@ impl ResponseReader {
             len: 0,
             received: 0,
             limit,
-            scan: HeadScan::default(),
+            line_start: 0,
+            lines: 0,
             head: None,
             lent: 0,
         }
@@ -160,7 +163,7 @@ impl ResponseReader {
         let (start, end) = (self.len, self.len + n);
         let mut from = start;
         if self.head.is_none() {
-            match self.scan.scan(&self.buf[..end], start)? {
+            match self.scan_head(start, end)? {
                 Some(head_end) => {
                     let head = parse_head(&self.buf[..head_end], self.limit)?;
                     (from, self.len) = (head.body_start, head.body_start);
@@ -217,35 +220,13 @@ impl ResponseReader {
         }
     }
 
-    /// The page, out of the buffer the response was read into. The reader starts over.
-    fn take_page(&mut self) -> Page {
-        let head = self.head.take().expect("a page comes after its head");
-        // The buffer becomes the body: nothing is copied to a new one, and the reader keeps
-        // nothing once its page is out.
-        let mut body = std::mem::take(&mut self.buf);
-        body.truncate(self.len);
-        body.drain(..head.body_start);
-        body.shrink_to_fit();
-        *self = ResponseReader::with_limit(self.limit);
-        Page { body, ..head.page }
-    }
-}
-
-/// Looks for the empty line that ends the head, each byte once; httparse parses the head
-/// once it is all in.
-#[derive(Debug, Default)]
-struct HeadScan {
-    line_start: usize,
-    /// The lines so far that are not empty: the status line, then the headers.
-    lines: usize,
-}
-
-impl HeadScan {
-    /// Scans `buf[from..]`; once the head is in, says where it ends. Says early what is wrong
-    /// as soon as it can be seen: a first line (or first bytes) that are not HTTP, too many
-    /// headers.
-    fn scan(&mut self, buf: &[u8], from: usize) -> Result<Option<usize>, FetchError> {
-        for at in from..buf.len() {
+    /// Looks for the empty line that ends the head in the new bytes, `buf[from..end]`, each
+    /// byte once, and says where the head ends once it is in (httparse then parses it). Says
+    /// early what is wrong as soon as it can be seen: a first line (or first bytes) that are
+    /// not HTTP, too many headers.
+    fn scan_head(&mut self, from: usize, end: usize) -> Result<Option<usize>, FetchError> {
+        let buf = &self.buf[..end];
+        for at in from..end {
             if buf[at] != b'\n' {
                 continue;
             }
@@ -268,6 +249,19 @@ impl HeadScan {
             check_start(&buf[..buf.len().min(FIRST_READ)])?;
         }
         Ok(None)
+    }
+
+    /// The page, out of the buffer the response was read into. The reader starts over.
+    fn take_page(&mut self) -> Page {
+        let head = self.head.take().expect("a page comes after its head");
+        // The buffer becomes the body: nothing is copied to a new one, and the reader keeps
+        // nothing once its page is out.
+        let mut body = std::mem::take(&mut self.buf);
+        body.truncate(self.len);
+        body.drain(..head.body_start);
+        body.shrink_to_fit();
+        *self = ResponseReader::with_limit(self.limit);
+        Page { body, ..head.page }
     }
 }
 
@@ -292,10 +286,9 @@ fn not_http(e: httparse::Error, head: &[u8]) -> FetchError {
 fn parse_head(head: &[u8], limit: usize) -> Result<Head, FetchError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
-    let body_start = match response.parse(head) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => head.len(), // not reached: the scan saw its end
-        Err(e) => return Err(not_http(e, head)),
+    let body_start = match response.parse(head).map_err(|e| not_http(e, head))? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => head.len(), // not reached: the scan saw its end
     };
     let header = |h: &httparse::Header| {
         let value = String::from_utf8_lossy(h.value).trim().to_string();
