@@ -1,14 +1,12 @@
 //! URLs: `http://host[:port][/path][?query]`, and the links found on pages.
 //!
 //! Every stage parses its URLs with [`Url::parse`], so a bad URL gets the same clear error on
-//! every stage, and stage 5 resolves the links it finds with [`Url::join`]. Both follow the
-//! WHATWG URL standard, as browsers do, through servo's `url` crate: `\` is `/`, tabs and
-//! newlines inside a link are dropped, `%2e%2e` is `..`. On top of that, one normal form, so
-//! that the same page reached two ways is one URL, crawled once: percent-encoding as RFC 3986
-//! §6.2.2 wants it (upper-case hex digits, no unreserved character encoded: `%7e` is `~`), and
+//! every stage, and stage 5 resolves the links it finds with [`Url::join`]. Both read a URL as
+//! browsers do, by the WHATWG URL standard (servo's `url` crate: `\` is `/`, `%2e%2e` is `..`),
+//! then give it one normal form, so that the same page reached two ways is crawled once:
+//! percent-encoding as RFC 3986 §6.2.2 wants it (`%7e` is `~`, hex digits in upper case), and
 //! no fragment, which never goes to the server. Only plain `http`: the workshop is about the
-//! loop, not TLS. Host names are ASCII only: `idna_adapter` is pinned to 1.0, its stub without
-//! Unicode data, which keeps ICU4X out of the first build (see Cargo.toml).
+//! loop, not TLS. Host names are ASCII only (`idna_adapter` 1.0: see the workspace Cargo.toml).
 
 use std::fmt;
 use std::fmt::Write as _;
