@@ -4,7 +4,7 @@
 //! - no input makes them panic;
 //! - the response reader holds at most twice its cap, whatever it is fed;
 //! - it gives the same answer however the bytes are split into reads: at every byte boundary,
-//!   one byte per read, in random pieces, through `feed` and through `spare`/`filled`;
+//!   one byte per read, in random pieces, through `spare`/`filled`;
 //! - a well-formed response, however it is framed, always parses to its body;
 //! - time is linear in the input: 64 KiB against 64 × 1 KiB, as a ratio, and 1 MiB under
 //!   `--ignored` (the response reader's is `a_trickled_response_takes_linear_time` in
@@ -163,7 +163,7 @@ struct Outcome {
 }
 
 /// Reads `bytes`, then the end of the stream, with a reader capped at `limit`.
-fn read(bytes: &[u8], limit: usize, reads: Reads, through_feed: bool) -> Outcome {
+fn read(bytes: &[u8], limit: usize, reads: Reads) -> Outcome {
     let mut reader = ResponseReader::with_limit(limit);
     let (mut held, mut at) = (0, 0);
     let mut ends = match reads {
@@ -180,18 +180,12 @@ fn read(bytes: &[u8], limit: usize, reads: Reads, through_feed: bool) -> Outcome
         while end <= at && at < bytes.len() {
             end = ends.next().unwrap_or(bytes.len());
         }
-        let said = if through_feed {
-            let said = reader.feed(&bytes[at..end]);
-            at = end;
-            said
-        } else {
-            let room = reader.spare();
-            assert!(room.len() <= limit + 1, "lent {} past {limit}", room.len());
-            let n = room.len().min(end - at);
-            room[..n].copy_from_slice(&bytes[at..at + n]);
-            at += n;
-            reader.filled(n)
-        };
+        let room = reader.spare();
+        assert!(room.len() <= limit + 1, "lent {} past {limit}", room.len());
+        let n = room.len().min(end - at);
+        room[..n].copy_from_slice(&bytes[at..at + n]);
+        at += n;
+        let said = reader.filled(n);
         held = held.max(reader.held());
         match said {
             Ok(None) => {}
@@ -218,16 +212,14 @@ fn same(a: &Outcome, b: &Outcome) -> bool {
 /// The properties of the reader on one input, under one cap: no panic (the test would
 /// fail), at most twice the cap held, and one answer whichever way the bytes arrive.
 fn check_reader(case: usize, bytes: &[u8], limit: usize, every_split: bool) {
-    let whole = read(bytes, limit, Reads::Most(usize::MAX), true);
+    let whole = read(bytes, limit, Reads::Most(usize::MAX));
     let mut others = vec![
-        read(bytes, limit, Reads::Most(usize::MAX), false),
-        read(bytes, limit, Reads::Most(1), true),
-        read(bytes, limit, Reads::Most(1), false),
-        read(bytes, limit, Reads::Most(7), false),
+        read(bytes, limit, Reads::Most(1)),
+        read(bytes, limit, Reads::Most(7)),
     ];
     if every_split {
         for split in 1..bytes.len() {
-            others.push(read(bytes, limit, Reads::At(&[split]), split % 2 == 0));
+            others.push(read(bytes, limit, Reads::At(&[split])));
         }
     }
     for (i, other) in others.iter().enumerate() {
@@ -274,12 +266,12 @@ fn valid_responses(cases: usize) {
     for case in 0..cases {
         let (bytes, status, body) = valid_response(&mut rng);
         let show = || String::from_utf8_lossy(&bytes).to_string();
-        for (reads, through_feed) in [
-            (Reads::Most(usize::MAX), true),
-            (Reads::Most(1), false),
-            (Reads::Most(1 + rng.below(16)), rng.chance(2)),
+        for reads in [
+            Reads::Most(usize::MAX),
+            Reads::Most(1),
+            Reads::Most(1 + rng.below(16)),
         ] {
-            let page = read(&bytes, 1 << 20, reads, through_feed)
+            let page = read(&bytes, 1 << 20, reads)
                 .said
                 .unwrap_or_else(|e| panic!("case {case}: {e}: {:?}", show()));
             assert_eq!((page.status, &page.body), (status, &body), "case {case}");

@@ -26,9 +26,6 @@ use socket2::{Domain, Socket, Type};
 #[test]
 fn a_chunked_response_followed_by_a_byte_completes() {
     let response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nX";
-    let page = ResponseReader::new().feed(response).unwrap();
-    assert_eq!(page.map(|p| p.body), Some(b"hello".to_vec()));
-    // The same through `spare`/`filled`, the way stages 0, 4 and 5 read.
     let page = read_all(&mut ResponseReader::new(), response, usize::MAX).unwrap();
     assert_eq!(page.body, b"hello");
 }
@@ -44,29 +41,25 @@ fn bytes_after_a_complete_response_do_not_count_against_the_cap() {
     for response in complete {
         let limit = response.len();
         let extra = [response.to_vec(), vec![b'x'; 4 * limit]].concat();
-        let page = ResponseReader::with_limit(limit).feed(&extra).unwrap();
-        assert_eq!(page.map(|p| p.body), Some(b"hello".to_vec()));
         let page = read_all(&mut ResponseReader::with_limit(limit), &extra, usize::MAX).unwrap();
         assert_eq!(page.body, b"hello");
     }
     // One byte over the cap is still too large, however it arrives.
     let response = b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-    let err = ResponseReader::with_limit(response.len() - 1)
-        .feed(response)
-        .unwrap_err();
+    let err = read_all(
+        &mut ResponseReader::with_limit(response.len() - 1),
+        response,
+        usize::MAX,
+    )
+    .unwrap_err();
     assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
 }
 
 /// The leniencies RFC 9112 does not allow: each is now a clear error, or read as the RFC says.
 #[test]
 fn the_reader_follows_rfc_9112() {
-    let err = |response: &[u8]| {
-        let mut reader = ResponseReader::new();
-        match reader.feed(response) {
-            Ok(None) => reader.feed(b"").unwrap_err().to_string(),
-            said => said.unwrap_err().to_string(),
-        }
-    };
+    let read = |response: &[u8]| read_all(&mut ResponseReader::new(), response, usize::MAX);
+    let err = |response: &[u8]| read(response).unwrap_err().to_string();
     // Content-Length is 1*DIGIT (§6.3, RFC 9110 §8.6): no sign.
     let plus = err(b"HTTP/1.0 200 OK\r\nContent-Length: +5\r\n\r\nhello");
     assert!(plus.contains("invalid Content-Length \"+5\""), "{plus}");
@@ -78,16 +71,14 @@ fn the_reader_follows_rfc_9112() {
     // is chunked.
     let two_lines = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\
         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-    let page = ResponseReader::new().feed(two_lines).unwrap();
-    assert_eq!(page.map(|p| p.body), Some(b"hello".to_vec()));
+    assert_eq!(read(two_lines).unwrap().body, b"hello");
     let gzip =
         err(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n");
     assert!(gzip.contains("gzip"), "{gzip}");
 
     // Trailer lines may end in a bare LF (§2.2), the empty line that ends them too.
     let bare_lf = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\nX: y\n\n";
-    let page = ResponseReader::new().feed(bare_lf).unwrap();
-    assert_eq!(page.map(|p| p.body), Some(b"hello".to_vec()));
+    assert_eq!(read(bare_lf).unwrap().body, b"hello");
 }
 
 /// Reads `response` through `spare` and `filled`, at most `most` bytes a read, then the end of
@@ -141,28 +132,23 @@ fn long_response(shape: &str, size: usize) -> Vec<u8> {
     bytes
 }
 
-/// Reads `response` one byte per read, through `spare`/`filled` or through `feed`, and gives
-/// up (returns `None`) once `budget` has passed.
-fn trickle(response: &[u8], through_feed: bool, budget: Duration) -> Option<Duration> {
+/// Reads `response` one byte per read, through `spare`/`filled`, and gives up (returns
+/// `None`) once `budget` has passed.
+fn trickle(response: &[u8], budget: Duration) -> Option<Duration> {
     let start = Instant::now();
     let mut reader = ResponseReader::with_limit(4 << 20);
     for (i, byte) in response.iter().enumerate() {
         if i % 4096 == 0 && start.elapsed() > budget {
             return None;
         }
-        let said = if through_feed {
-            reader.feed(std::slice::from_ref(byte))
-        } else {
-            reader.spare()[0] = *byte;
-            reader.filled(1)
-        };
-        match said {
+        reader.spare()[0] = *byte;
+        match reader.filled(1) {
             Ok(None) => {}
             Ok(Some(_)) => assert_eq!(i, response.len() - 1, "complete before the end"),
             Err(e) => panic!("{e}"),
         }
     }
-    if matches!(reader.feed(b""), Err(e) if !matches!(e, FetchError::ClosedEarly)) {
+    if matches!(reader.filled(0), Err(e) if !matches!(e, FetchError::ClosedEarly)) {
         panic!("the end of the stream is an error");
     }
     Some(start.elapsed())
@@ -174,40 +160,36 @@ fn trickle(response: &[u8], through_feed: bool, budget: Duration) -> Option<Dura
 /// it as many times more as the large one is longer.
 const LINEAR: f64 = 8.0;
 
-/// Reads responses of 1 KiB and of `size` bytes, of every shape, through both ways to read,
-/// and returns the ratios.
+/// Reads responses of 1 KiB and of `size` bytes, of every shape, and returns the ratios.
 fn trickle_time(size: usize) -> String {
     let mut ratios = Vec::new();
     for shape in ["head", "chunked", "length", "to the end"] {
-        for through_feed in [false, true] {
-            let how = ["spare/filled", "feed"][through_feed as usize];
-            let small = long_response(shape, 1024);
-            let large = long_response(shape, size);
-            let reps = large.len() / small.len();
-            // The quicker of two tries, against noise from the rest of the machine.
-            let time_small = (0..2)
-                .map(|_| {
-                    let start = Instant::now();
-                    for _ in 0..reps {
-                        trickle(&small, through_feed, Duration::MAX);
-                    }
-                    start.elapsed()
-                })
-                .min()
-                .unwrap();
-            let budget = time_small.mul_f64(LINEAR);
-            let time_large = (0..2)
-                .filter_map(|_| trickle(&large, through_feed, budget))
-                .min()
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{shape}, {how}: {size} bytes take more than {LINEAR}× the time of \
-                         {reps} × 1 KiB ({time_small:?})"
-                    )
-                });
-            let ratio = time_large.as_secs_f64() / time_small.as_secs_f64();
-            ratios.push(format!("{shape}/{how}: {ratio:.2}"));
-        }
+        let small = long_response(shape, 1024);
+        let large = long_response(shape, size);
+        let reps = large.len() / small.len();
+        // The quicker of two tries, against noise from the rest of the machine.
+        let time_small = (0..2)
+            .map(|_| {
+                let start = Instant::now();
+                for _ in 0..reps {
+                    trickle(&small, Duration::MAX);
+                }
+                start.elapsed()
+            })
+            .min()
+            .unwrap();
+        let budget = time_small.mul_f64(LINEAR);
+        let time_large = (0..2)
+            .filter_map(|_| trickle(&large, budget))
+            .min()
+            .unwrap_or_else(|| {
+                panic!(
+                    "{shape}: {size} bytes take more than {LINEAR}× the time of \
+                     {reps} × 1 KiB ({time_small:?})"
+                )
+            });
+        let ratio = time_large.as_secs_f64() / time_small.as_secs_f64();
+        ratios.push(format!("{shape}: {ratio:.2}"));
     }
     format!(
         "{size} bytes against 1 KiB as often, one byte per read: {}",
@@ -216,7 +198,7 @@ fn trickle_time(size: usize) -> String {
 }
 
 /// Reproduction 5: a response trickled one byte per read costs time linear in its size,
-/// whatever its shape and whichever way the stage reads: 64 KiB costs what 64 × 1 KiB
+/// whatever its shape: 64 KiB costs what 64 × 1 KiB
 /// cost (quadratic work would make it 64 times more).
 #[test]
 fn a_trickled_response_takes_linear_time() {

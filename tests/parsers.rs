@@ -65,33 +65,39 @@ fn random_bytes(rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
-/// Feeds `bytes` in random pieces, then the end of the stream.
+/// Reads `bytes` through `spare`/`filled`, in random pieces (each no larger than the room
+/// lent), then the end of the stream.
 fn feed_in_pieces(rng: &mut Rng, bytes: &[u8], limit: usize) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::with_limit(limit);
     let mut rest = bytes;
-    while !rest.is_empty() {
-        let n = 1 + rng.below(rest.len());
-        let (piece, tail) = rest.split_at(n);
-        if let Some(page) = reader.feed(piece)? {
+    loop {
+        let room = reader.spare();
+        let n = room
+            .len()
+            .min(1 + rng.below(rest.len().max(1)))
+            .min(rest.len());
+        room[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        if let Some(page) = reader.filled(n)? {
             return Ok(page);
         }
-        rest = tail;
     }
-    Ok(reader
-        .feed(b"")?
-        .expect("the end of the stream always decides"))
 }
 
+/// Reads `bytes` as `http::parse` does: as much as the reader lends, then the end of the
+/// stream.
 fn feed_whole(bytes: &[u8], limit: usize) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::with_limit(limit);
-    if !bytes.is_empty() {
-        if let Some(page) = reader.feed(bytes)? {
+    let mut rest = bytes;
+    loop {
+        let room = reader.spare();
+        let n = room.len().min(rest.len());
+        room[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        if let Some(page) = reader.filled(n)? {
             return Ok(page);
         }
     }
-    Ok(reader
-        .feed(b"")?
-        .expect("the end of the stream always decides"))
 }
 
 #[test]
@@ -356,7 +362,8 @@ fn spell(rng: &mut Rng, c: char, literals: &str) -> String {
     match rng.below(4) {
         1 if unreserved || !literal => encoded(c, false),
         2 if unreserved || !literal => encoded(c, true),
-        3 if !literal && c != '%' && c != ' ' => c.to_string(),
+        // Not `\`: as it is, a browser reads it as `/`.
+        3 if !literal && c != '%' && c != ' ' && c != '\\' => c.to_string(),
         _ => normal(c, literals),
     }
 }
@@ -404,7 +411,8 @@ fn spell_path(rng: &mut Rng, segments: &[Vec<char>], directory: bool) -> String 
 #[test]
 fn the_same_page_spelled_many_ways_is_one_url() {
     let mut rng = Rng(0x5EED_1234_ABCD_0004);
-    let query_literals = &format!("{PATH_LITERALS}/?");
+    // Not `'`: a browser sends it as `%27` in a query (WHATWG's special-query set).
+    let query_literals = &format!("{}/?", PATH_LITERALS.replace('\'', ""));
     for case in 0..cases() / 4 {
         // The page, as characters, and its URL in normal form.
         let port = [80, 8000][rng.below(2)];

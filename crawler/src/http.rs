@@ -1,12 +1,11 @@
 //! HTTP/1.0, client side: the request bytes and an incremental response reader.
 //!
-//! Every stage gives the bytes it receives to a [`ResponseReader`], however it received
-//! them (blocking read, callback, coroutine, `async fn`): stages 1–3 `feed` it the chunk
-//! they read onto their stack, stages 0, 4 and 5 read straight into its buffer (`spare`, then
-//! `filled`), so that no buffer of theirs lives across a wait. The reader says when the response is
-//! complete — at the end of the stream, or as soon as the body reaches its `Content-Length`
-//! (or its last chunk, for a chunked body) even if the server keeps the connection open — and
-//! turns every way a response can be wrong into a [`FetchError`].
+//! Every stage, however it reads (blocking read, callback, coroutine, `async fn`), reads
+//! straight into a [`ResponseReader`]'s buffer (`spare`, then `filled`), so that no buffer of
+//! its own lives across a wait. The reader says when the response is complete — at the end
+//! of the stream, or as soon as the body reaches its `Content-Length` (or its last chunk, for
+//! a chunked body) even if the server keeps the connection open — and turns every way a
+//! response can be wrong into a [`FetchError`].
 //!
 //! A server may be hostile, so the reader looks at each byte once, however the bytes are split
 //! into reads: a response trickled one byte per read costs time linear in its size. It
@@ -22,7 +21,6 @@ use chunked::Chunked;
 /// The largest response (head and body) a fetch accepts: 1 MiB.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
-/// The most headers a response may carry.
 const MAX_HEADERS: usize = 64;
 
 /// How much room [`ResponseReader::spare`] lends before anything has arrived: all that a
@@ -41,11 +39,19 @@ pub fn request(url: &Url) -> Vec<u8> {
 }
 
 /// Parses a whole response, as a client that read to the end of the stream has it (the
-/// bench's tokio crawler, which reads with `read_to_end`).
-pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
+/// bench's tokio crawler, which reads with `read_to_end`): through `spare` and `filled`, as
+/// the stages read.
+pub fn parse(mut response: &[u8]) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::new();
-    let page = reader.feed(response)?;
-    page.map_or_else(|| reader.end_of_stream(), Ok)
+    loop {
+        let room = reader.spare();
+        let n = room.len().min(response.len());
+        room[..n].copy_from_slice(&response[..n]);
+        response = &response[n..];
+        if let Some(page) = reader.filled(n)? {
+            return Ok(page);
+        }
+    }
 }
 
 /// The parsed status line and headers, kept while the body arrives.
@@ -53,7 +59,6 @@ pub fn parse(response: &[u8]) -> Result<Page, FetchError> {
 struct Head {
     /// The page so far: its status and headers, its body still empty.
     page: Page,
-    /// Where the body starts in the buffer.
     body_start: usize,
     framing: Framing,
 }
@@ -80,8 +85,10 @@ pub struct ResponseReader {
     /// The response's bytes received so far, framing included: what `limit` caps.
     received: usize,
     limit: usize,
-    /// Looks for the end of the head, line by line, until `head` is parsed.
-    scan: HeadScan,
+    /// Until `head` is parsed, where the line being scanned for its end starts, and how many
+    /// lines it has so far that are not empty (the status line, then the headers).
+    line_start: usize,
+    lines: usize,
     head: Option<Head>,
     /// How much room [`spare`](ResponseReader::spare) lent last.
     lent: usize,
@@ -105,7 +112,8 @@ impl ResponseReader {
             len: 0,
             received: 0,
             limit,
-            scan: HeadScan::default(),
+            line_start: 0,
+            lines: 0,
             head: None,
             lent: 0,
         }
@@ -135,29 +143,14 @@ impl ResponseReader {
     }
 
     /// `n` bytes were read into [`spare`](ResponseReader::spare)'s room; 0 means the end of
-    /// the stream. Answers like [`feed`](ResponseReader::feed).
+    /// the stream. Returns `Ok(Some(page))` once the response is complete, `Ok(None)` while
+    /// more bytes are needed, and an error as soon as the response cannot be right; at the end
+    /// of the stream, never `Ok(None)`.
     pub fn filled(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
         match n.min(std::mem::take(&mut self.lent)) {
             0 => self.end_of_stream().map(Some),
             n => self.advance(n),
         }
-    }
-
-    /// Feeds the next `chunk` of the stream; an **empty chunk means the end of the stream**
-    /// (a read that returned 0). Returns `Ok(Some(page))` once the response is complete,
-    /// `Ok(None)` while more bytes are needed, and an error as soon as the response cannot be
-    /// right. At the end of the stream it never returns `Ok(None)`.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Page>, FetchError> {
-        if chunk.is_empty() {
-            return self.end_of_stream().map(Some);
-        }
-        // One byte past the limit is enough to tell a response too large.
-        let n = chunk
-            .len()
-            .min(self.limit + 1 - self.received.min(self.limit));
-        self.buf.truncate(self.len);
-        self.buf.extend_from_slice(&chunk[..n]);
-        self.advance(n)
     }
 
     /// The bytes this reader holds now: never more than twice its limit.
@@ -170,7 +163,7 @@ impl ResponseReader {
         let (start, end) = (self.len, self.len + n);
         let mut from = start;
         if self.head.is_none() {
-            match self.scan.scan(&self.buf[..end], start)? {
+            match self.scan_head(start, end)? {
                 Some(head_end) => {
                     let head = parse_head(&self.buf[..head_end], self.limit)?;
                     (from, self.len) = (head.body_start, head.body_start);
@@ -227,54 +220,25 @@ impl ResponseReader {
         }
     }
 
-    /// The page, out of the buffer the response was read into. The reader starts over.
-    fn take_page(&mut self) -> Page {
-        let head = self
-            .head
-            .take()
-            .expect("take_page is called only after the head");
-        // The buffer becomes the body: nothing is copied to a new one, and the reader keeps
-        // nothing once its page is out.
-        let mut body = std::mem::take(&mut self.buf);
-        body.truncate(self.len);
-        body.drain(..head.body_start);
-        body.shrink_to_fit();
-        *self = ResponseReader::with_limit(self.limit);
-        Page { body, ..head.page }
-    }
-}
-
-/// Looks for the empty line that ends the head, each byte once; httparse parses the head
-/// once it is all in.
-#[derive(Debug, Default)]
-struct HeadScan {
-    /// Where the line being scanned starts.
-    line_start: usize,
-    /// The lines so far that are not empty: the status line, then the headers.
-    lines: usize,
-}
-
-impl HeadScan {
-    /// Scans `buf[from..]`; once the head is in, says where it ends. Says early what is wrong
-    /// as soon as it can be seen: a first line (or first bytes) that are not HTTP, too many
-    /// headers.
-    fn scan(&mut self, buf: &[u8], from: usize) -> Result<Option<usize>, FetchError> {
-        for at in from..buf.len() {
+    /// Looks for the empty line that ends the head in the new bytes, `buf[from..end]`, each
+    /// byte once, and says where the head ends once it is in (httparse then parses it). Says
+    /// early what is wrong as soon as it can be seen: a first line (or first bytes) that are
+    /// not HTTP, too many headers.
+    fn scan_head(&mut self, from: usize, end: usize) -> Result<Option<usize>, FetchError> {
+        let buf = &self.buf[..end];
+        for at in from..end {
             if buf[at] != b'\n' {
                 continue;
             }
             let line = &buf[self.line_start..at];
             self.line_start = at + 1;
             match (line, self.lines) {
-                // Empty lines before the status line are skipped, as httparse does.
-                (b"" | b"\r", 0) => {}
+                // Empty lines before the status line are skipped, as httparse does: they are
+                // not lines of the head, or two of them would end it.
+                (b"" | b"\r", 0) => continue,
                 (b"" | b"\r", _) => return Ok(Some(at + 1)),
-                (_, 0) => check_start(&buf[..=at])?,
-                (_, lines) if lines > MAX_HEADERS => {
-                    return Err(FetchError::Malformed(format!(
-                        "more than {MAX_HEADERS} headers"
-                    )));
-                }
+                // The status line, or one header too many: httparse says what is wrong.
+                (_, lines) if lines == 0 || lines > MAX_HEADERS => check_start(&buf[..=at])?,
                 _ => {}
             }
             self.lines += 1;
@@ -285,6 +249,19 @@ impl HeadScan {
             check_start(&buf[..buf.len().min(FIRST_READ)])?;
         }
         Ok(None)
+    }
+
+    /// The page, out of the buffer the response was read into. The reader starts over.
+    fn take_page(&mut self) -> Page {
+        let head = self.head.take().expect("a page comes after its head");
+        // The buffer becomes the body: nothing is copied to a new one, and the reader keeps
+        // nothing once its page is out.
+        let mut body = std::mem::take(&mut self.buf);
+        body.truncate(self.len);
+        body.drain(..head.body_start);
+        body.shrink_to_fit();
+        *self = ResponseReader::with_limit(self.limit);
+        Page { body, ..head.page }
     }
 }
 
@@ -309,10 +286,9 @@ fn not_http(e: httparse::Error, head: &[u8]) -> FetchError {
 fn parse_head(head: &[u8], limit: usize) -> Result<Head, FetchError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
-    let body_start = match response.parse(head) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => head.len(), // not reached: the scan saw its end
-        Err(e) => return Err(not_http(e, head)),
+    let body_start = match response.parse(head).map_err(|e| not_http(e, head))? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => head.len(), // not reached: the scan saw its end
     };
     let header = |h: &httparse::Header| {
         let value = String::from_utf8_lossy(h.value).trim().to_string();
@@ -394,10 +370,25 @@ fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, FetchEr
 mod tests {
     use super::*;
 
+    /// Gives the reader `chunk` as reads into `spare` would (an empty one is the end of the
+    /// stream), and says what it said last.
+    fn feed(reader: &mut ResponseReader, mut chunk: &[u8]) -> Result<Option<Page>, FetchError> {
+        loop {
+            let room = reader.spare();
+            let n = room.len().min(chunk.len());
+            room[..n].copy_from_slice(&chunk[..n]);
+            chunk = &chunk[n..];
+            match reader.filled(n)? {
+                None if !chunk.is_empty() => {}
+                said => return Ok(said),
+            }
+        }
+    }
+
     fn feed_all(reader: &mut ResponseReader, parts: &[&[u8]]) -> Result<Option<Page>, FetchError> {
         let mut last = Ok(None);
         for part in parts {
-            last = reader.feed(part);
+            last = feed(reader, part);
             if !matches!(last, Ok(None)) {
                 break;
             }
@@ -436,7 +427,7 @@ mod tests {
     fn repeated_content_lengths_that_agree_are_one() {
         let mut r = ResponseReader::new();
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok";
-        let page = r.feed(head).unwrap().unwrap();
+        let page = feed(&mut r, head).unwrap().unwrap();
         assert_eq!(page.body, b"ok");
     }
 
@@ -444,8 +435,7 @@ mod tests {
     fn no_content_and_not_modified_end_with_their_head() {
         for status in ["204 No Content", "304 Not Modified"] {
             let head = format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n");
-            let page = ResponseReader::new()
-                .feed(head.as_bytes())
+            let page = feed(&mut ResponseReader::new(), head.as_bytes())
                 .unwrap()
                 .unwrap();
             assert_eq!(page.body, b"");
@@ -456,12 +446,12 @@ mod tests {
     fn without_content_length_the_body_ends_with_the_stream() {
         let mut r = ResponseReader::new();
         assert!(
-            r.feed(b"HTTP/1.0 404 Not Found\r\n\r\nno")
+            feed(&mut r, b"HTTP/1.0 404 Not Found\r\n\r\nno")
                 .unwrap()
                 .is_none()
         );
-        assert!(r.feed(b"pe").unwrap().is_none());
-        let page = r.feed(b"").unwrap().unwrap();
+        assert!(feed(&mut r, b"pe").unwrap().is_none());
+        let page = feed(&mut r, b"").unwrap().unwrap();
         assert_eq!((page.status, page.body.as_slice()), (404, &b"nope"[..]));
     }
 
@@ -529,8 +519,21 @@ mod tests {
         );
         let flood = "HTTP/1.0 200 OK\r\n".to_string() + &"X: y\r\n".repeat(70) + "\r\n";
         let mut r = ResponseReader::new();
-        let err = r.feed(flood.as_bytes()).unwrap_err().to_string();
+        let err = feed(&mut r, flood.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("more than 64 headers"), "{err}");
+    }
+
+    #[test]
+    fn empty_lines_before_the_status_line_are_no_head() {
+        let page = parse(b"\r\n\n\r\nHTTP/1.0 200 OK\r\n\r\nbody").unwrap();
+        assert_eq!((page.status, page.body.as_slice()), (200, &b"body"[..]));
+        for (response, says) in [
+            (&b"\n\nxyz"[..], "not an HTTP response"),
+            (b"\r\n\r\n", "middle of the headers"),
+        ] {
+            let err = parse(response).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]
@@ -540,9 +543,11 @@ mod tests {
         for split in 1..response.len() {
             let mut r = ResponseReader::new();
             let (a, b) = response.split_at(split);
-            let page = match r.feed(a).unwrap() {
+            let page = match feed(&mut r, a).unwrap() {
                 Some(page) => page,
-                None => r.feed(b).unwrap().expect("complete after the last byte"),
+                None => feed(&mut r, b)
+                    .unwrap()
+                    .expect("complete after the last byte"),
             };
             assert_eq!(page.body, b"hello, world", "split at {split}");
         }
@@ -592,9 +597,9 @@ mod tests {
         ];
         for response in responses {
             let mut fed = ResponseReader::new();
-            let expected = match fed.feed(response).unwrap() {
+            let expected = match feed(&mut fed, response).unwrap() {
                 Some(page) => page,
-                None => fed.feed(b"").unwrap().unwrap(),
+                None => feed(&mut fed, b"").unwrap().unwrap(),
             };
             for most in [1, 2, 7, 64, usize::MAX] {
                 let (page, _) = read_in(&mut ResponseReader::new(), response, most);
