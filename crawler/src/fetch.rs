@@ -1,7 +1,6 @@
 //! What one fetch produces, on every stage: a [`Page`] or a [`FetchError`], and a [`Timeline`]
 //! of when it connected, when the first byte arrived and when it ended.
 
-use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -27,35 +26,40 @@ impl Page {
 
 /// Why a URL produced no page. Every variant's message says what went wrong in words an
 /// attendee can act on.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The URL does not parse, or is not `http://`.
+    #[error("bad URL: {0}")]
     BadUrl(String),
-    /// The host name did not resolve.
+    #[error("cannot resolve host {host:?}: {source}")]
     Resolve { host: String, source: io::Error },
-    /// The TCP connection could not be made (refused, unreachable…).
+    #[error("connect failed: {}", describe(.0))]
     Connect(io::Error),
-    /// Writing the request failed.
+    #[error("sending the request failed: {}", describe(.0))]
     Send(io::Error),
-    /// Reading the response failed (reset…).
+    #[error("receiving the response failed: {}", describe(.0))]
     Receive(io::Error),
-    /// The server closed the connection without sending a byte.
+    #[error("connection closed by the server before any response")]
     ClosedEarly,
-    /// The bytes received are not an HTTP response.
+    #[error("malformed response: {0}")]
     Malformed(String),
-    /// The server closed the connection before the body reached its Content-Length.
+    #[error(
+        "body shorter than its Content-Length: connection closed after {received} of {expected} bytes"
+    )]
     ShortBody { expected: usize, received: usize },
-    /// The response exceeded the size cap.
+    #[error("response too large: more than {limit} bytes")]
     TooLarge { limit: usize },
     /// A response feature this client does not implement.
+    #[error("unsupported response: {0}")]
     Unsupported(String),
-    /// The deadline passed; `phase` says what the fetch was doing.
+    /// `phase` says what the fetch was doing when the deadline passed.
+    #[error("timed out while {phase}")]
     TimedOut { phase: &'static str },
-    /// Redirects went on past the limit (stage 5's `--max-redirect`); `next` is where the
-    /// next one led.
+    /// Stage 5's `--max-redirect`; `next` is where the next redirect led.
+    #[error("too many redirects: stopped after {limit}, before {next}")]
     TooManyRedirects { limit: usize, next: String },
     /// The machinery itself failed: the runtime could not create its poller or register a
     /// socket, or (stage 0) a thread could not be started.
+    #[error("the runtime failed: {0}")]
     Runtime(io::Error),
 }
 
@@ -73,40 +77,6 @@ impl FetchError {
         FetchError::Runtime(io::Error::new(e.kind(), e.to_string()))
     }
 }
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::BadUrl(why) => write!(f, "bad URL: {why}"),
-            FetchError::Resolve { host, source } => {
-                write!(f, "cannot resolve host {host:?}: {source}")
-            }
-            FetchError::Connect(e) => write!(f, "connect failed: {}", describe(e)),
-            FetchError::Send(e) => write!(f, "sending the request failed: {}", describe(e)),
-            FetchError::Receive(e) => write!(f, "receiving the response failed: {}", describe(e)),
-            FetchError::ClosedEarly => {
-                write!(f, "connection closed by the server before any response")
-            }
-            FetchError::Malformed(why) => write!(f, "malformed response: {why}"),
-            FetchError::ShortBody { expected, received } => write!(
-                f,
-                "body shorter than its Content-Length: connection closed after {received} of {expected} bytes"
-            ),
-            FetchError::TooLarge { limit } => {
-                write!(f, "response too large: more than {limit} bytes")
-            }
-            FetchError::Unsupported(what) => write!(f, "unsupported response: {what}"),
-            FetchError::TimedOut { phase } => write!(f, "timed out while {phase}"),
-            FetchError::TooManyRedirects { limit, next } => write!(
-                f,
-                "too many redirects: stopped after {limit}, before {next}"
-            ),
-            FetchError::Runtime(e) => write!(f, "the runtime failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {}
 
 /// io errors in plain words, with the OS's error number to search for ("connection refused
 /// (os error 111)"), and without repeating the OS's own wording of the same words.

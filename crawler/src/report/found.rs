@@ -2,7 +2,6 @@
 //! links on its page, the redirects and retries ([`Found`]), and what the crawl's limits left
 //! out — printed after the report every stage prints.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 
@@ -81,8 +80,8 @@ impl From<Vec<Record>> for Crawled {
     }
 }
 
-/// The section: a line per URL (its links, found and new, redirects, tries), then the totals
-/// and the counts by outcome, and what the crawl's limits left out.
+/// The section: a line per URL (its links, found and new, redirects, tries), then the totals,
+/// and what the crawl's limits left out. (How many URLs ended how, the report above says.)
 pub fn render_found(crawled: &Crawled) -> String {
     let mut out = String::new();
     // Named as in the report above: paths only when every URL is on the same server.
@@ -114,22 +113,8 @@ pub fn render_found(crawled: &Crawled) -> String {
             let _ = writeln!(out, "  {name:width$}  {line}", width = labels.width);
         }
     }
-    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
-    for outcome in &crawled.outcomes {
-        let key = match &outcome.result {
-            Ok(page) => status(page),
-            // The kind of error, without its details: "connect failed", "timed out while …".
-            Err(e) => e.to_string().split(':').next().unwrap_or_default().into(),
-        };
-        *by_outcome.entry(key).or_default() += 1;
-    }
-    let counts: Vec<String> = by_outcome
-        .iter()
-        .map(|(key, n)| format!("{n} x {key}"))
-        .collect();
     let found = &crawled.found;
     let total = |f: fn(&Found) -> usize| found.iter().map(f).sum::<usize>();
-    let _ = writeln!(out, "  by outcome: {}", counts.join(", "));
     let _ = writeln!(
         out,
         "  {}; links found {}, new {}; redirects followed {}; requests made {}",
