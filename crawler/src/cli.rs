@@ -1,6 +1,5 @@
-//! The command line of every program of the workshop ([`Command`]), the one every crawl
-//! shares ([`Args`], into which a stage flattens its own flags), and [`run`], the `main` of
-//! every stage example.
+//! The command line every crawl shares ([`Args`], with the stage's own flags flattened in),
+//! and [`run`], the `main` of every stage example.
 //!
 //! ```text
 //! cargo run --example stage1                          # built-in site, ten URLs
@@ -138,10 +137,8 @@ pub fn every_url<E: clap::Args>(_: &Args<E>, urls: usize) -> InFlight {
 }
 
 /// The `main` of every stage example: parse the arguments, start the built-in site unless
-/// told otherwise, check that the fetches `in_flight` says the stage has at once fit the
-/// process's file descriptors, run `crawl` over the URLs with the deadline, print the report.
-///
-/// Exits 0 when every URL gave its page, 1 when some failed or got an error page, 2 on a bad
+/// told otherwise, check that the stage's fetches in flight fit the file descriptors, crawl,
+/// print the report. Exits 0 when every URL gave its page, 1 when some did not, 2 on a bad
 /// command line or a crawl that cannot fit.
 pub fn run<E: clap::Args + Clone>(
     example: &Command<Args<E>>,
@@ -206,9 +203,8 @@ pub fn run<E: clap::Args + Clone>(
 }
 
 /// Whether `in_flight` fetches fit the file descriptors this process may still open: one per
-/// fetch (its socket), two when the built-in site runs in this process (its end of each
-/// connection too). `Err` says what the crawl needs, the limit, and the ways out: a crawl that
-/// cannot fit is refused before it starts, rather than half failing with `Too many open files`.
+/// fetch, two when the built-in site runs in this process. A crawl that cannot fit is refused
+/// before it starts, with what it needs and the ways out, not half failed with `EMFILE`.
 pub fn fits(program: &str, in_flight: InFlight, built_in_site: bool) -> Result<(), String> {
     let per_fetch = if built_in_site { 2 } else { 1 };
     let (n, what, fewer) = match in_flight {

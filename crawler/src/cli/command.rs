@@ -1,8 +1,6 @@
-//! One way to read a command line for every program of the workshop. Each program derives
-//! clap's `Parser` for its options; clap does the parsing, help, suggestions and exit code 2
-//! on an error. [`Command`] adds what clap leaves to the program: the usage line `cargo run
-//! --example NAME -- …` and a check of the options as a whole. The value parsers below hold
-//! the rules for counts, ports, delays and timeouts several programs share.
+//! One command line for every program: each derives clap's `Parser` (parsing, help,
+//! suggestions, exit code 2 on an error); [`Command`] adds the usage line `cargo run --example
+//! NAME -- …` and a check of the options as a whole. Below, the value rules programs share.
 
 use std::num::IntErrorKind;
 use std::process::ExitCode;
@@ -33,8 +31,8 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
         }
     }
 
-    /// What the options learn from the matches themselves (was `--count` given at all?), and
-    /// a check of them as a whole, once every argument is in: flags that exclude each other…
+    /// Once every argument is in: what the matches say (was `--count` given?), and a check of
+    /// the options as a whole (flags that exclude each other).
     pub fn check(mut self, check: fn(&mut T, &ArgMatches) -> Result<(), String>) -> Self {
         self.check = check;
         self
@@ -92,9 +90,8 @@ pub fn port(text: &str) -> Result<u16, String> {
     whole(text, 0, u16::MAX.into()).map(|n| n as u16)
 }
 
-/// The one rule for a response delay, wherever one is given: whole milliseconds, at most
-/// [`MAX_DELAY`] (an hour). `--delay-ms` of every program is read with it, and the site's
-/// `?delay_ms=` query follows the same rule (`tests/cli.rs` checks that they agree).
+/// A response delay, wherever one is given: whole milliseconds, at most [`MAX_DELAY`] (an
+/// hour). The site's `?delay_ms=` follows the same rule (`tests/cli.rs` checks they agree).
 pub fn delay(text: &str) -> Result<Duration, String> {
     whole(text, 0, MAX_DELAY.as_millis() as u64).map(Duration::from_millis)
 }

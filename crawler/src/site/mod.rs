@@ -1,14 +1,11 @@
-//! The local site: a small HTTP/1.0 server that every stage crawls by default. It serves `/`
-//! and `/1`, `/2`, … — small HTML pages linked together (`pages.rs`) — and answers each request
-//! only after a delay (200 ms by default, or the request's own `?delay_ms=N`, so a demo can make
-//! answers arrive out of order), like a slow server far away. It counts the connections it
-//! holds open and remembers the peak: that is how the tests prove a crawler fetched
-//! concurrently without timing anything (a blocking crawler makes the peak 1, ten concurrent
-//! fetches make it 10). It must never be the bottleneck, so it holds thousands of slow
-//! connections at once on ONE thread: a `mio` event loop with timers (`server.rs`).
-//!
-//! Its log target is `"site"`: [`init_logging`](crate::cli::init_logging) leaves it out of
-//! `RUST_LOG=trace`, so a crawl's trace shows the crawler; the site's warnings still show.
+//! The local site every stage crawls by default: HTTP/1.0, small HTML pages `/`, `/1`, `/2`, …
+//! linked together (`pages.rs`), each answered after a delay (200 ms, or the request's own
+//! `?delay_ms=N`, so a demo can make answers arrive out of order), like a slow server far away.
+//! It counts open connections and keeps the peak, so tests prove concurrency by counting, not
+//! timing (a blocking crawler makes the peak 1, ten concurrent fetches 10). It must never be the
+//! bottleneck: ONE thread holds thousands of slow connections, a `mio` loop with timers
+//! (`server.rs`). Its log target, `site`, stays out of `RUST_LOG=trace` (see
+//! [`init_logging`](crate::cli::init_logging)); its warnings still show.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -40,12 +37,11 @@ pub struct SiteConfig {
     pub delay: Duration,
     /// How many pages the link graph covers: `/` and `/1` … `/{pages-1}`.
     pub pages: usize,
-    /// How long a client may take, from the moment it is accepted, to send its whole request
-    /// head (10 s by default). One still sending then — idle, or trickling one header line at
-    /// a time — gets `408 Request Timeout`.
+    /// How long a client may take, from its accept, to send its whole request head. One still
+    /// sending then (idle, or trickling a header line at a time) gets `408 Request Timeout`.
     pub head_timeout: Duration,
-    /// How long a client may take, from the moment its answer is due, to take all of it (10 s
-    /// by default). One that stops reading is closed then, and its answer freed.
+    /// How long a client may take, from the moment its answer is due, to take all of it. One
+    /// that stops reading is closed then, and its answer freed.
     pub send_timeout: Duration,
 }
 
@@ -155,8 +151,7 @@ impl Site {
         self.shared.peak.store(open, Ordering::SeqCst);
     }
 
-    /// Stops the site: closes every connection and the listener, and joins the thread (which
-    /// is what dropping it does).
+    /// Stops the site, as dropping it does: closes every connection and joins the thread.
     pub fn stop(self) {}
 }
 

@@ -1,7 +1,6 @@
-//! What the site says: which request gets which answer (`route`, the `?delay_ms=` query),
-//! the pages and the links between them, and the bytes of a response. Nothing here touches a
-//! socket or a clock — the loop in `server.rs` does — so these are plain functions from a
-//! request head to a reply, and the tests can walk the link graph without a network.
+//! What the site says: which request gets which answer, the pages and their links, the bytes
+//! of a response. Plain functions from a request head to a reply, no socket and no clock (the
+//! loop in `server.rs` has those), so the tests walk the link graph without a network.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -105,8 +104,7 @@ pub(super) fn answer(head: &[u8], config: &SiteConfig) -> Option<Reply> {
 }
 
 /// Routes one request: `GET /` and `GET /N` are pages, anything else is an error; `HEAD` gets
-/// what `GET` would get. Every answer waits the same delay, the site's or the request's own
-/// `?delay_ms=N`.
+/// what `GET` would. Every answer waits the site's delay, or the request's own `?delay_ms=N`.
 fn route(method: &str, target: &str, config: &SiteConfig) -> Reply {
     let request = format!("{method} {target}");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));

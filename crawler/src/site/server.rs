@@ -1,8 +1,7 @@
-//! The site's event loop: one `mio::Poll` on the site's thread that accepts connections,
-//! reads each request head, holds the connection until its delay is over, writes the answer
-//! and closes it. Each connection has one deadline at a time — for its request head, its delay,
-//! or its answer — in a sorted set of timers whose earliest is `poll`'s timeout, so a thousand
-//! waiting connections cost no thread and no busy loop.
+//! The site's event loop: one `mio::Poll` that accepts, reads each request head, holds the
+//! connection until its delay is over, writes the answer and closes. Each connection has one
+//! deadline at a time (head, delay, or answer) in a sorted set of timers whose earliest is
+//! `poll`'s timeout: a thousand waiting connections cost no thread and no busy loop.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, ErrorKind, Read, Write};
@@ -68,8 +67,7 @@ enum State {
 
 impl Server {
     /// The loop, listening on `addr` (`config.port` becomes the port it got), and the waker
-    /// that interrupts it. The backlog is large, so that a burst of thousands of connects is
-    /// not refused while the loop accepts them.
+    /// that interrupts it. A large backlog: a burst of thousands of connects is not refused.
     pub(super) fn new(addr: SocketAddr, mut config: SiteConfig) -> io::Result<(Self, Waker)> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         socket.set_reuse_address(true)?;
@@ -173,9 +171,8 @@ impl Server {
     }
 
     /// `accept` failed, most likely for want of a file descriptor. The site keeps serving the
-    /// connections it holds, each of which gives its descriptor back within a bound (its head
-    /// timeout, its delay — cut short if the client leaves —, its send timeout). The
-    /// connections waiting in the backlog will fire no new "readable" edge: retry on a timer.
+    /// connections it holds; each gives its descriptor back within a bound (head timeout,
+    /// delay, send timeout). The backlog fires no new "readable" edge: retry on a timer.
     fn accept_failed(&mut self, e: &io::Error) {
         if let Some((_, tries)) = &mut self.accept_failing {
             *tries += 1;
