@@ -84,10 +84,8 @@ impl Crawl {
         pages.map(|o| o.timeline.elapsed()).sum()
     }
 
-    /// The summary line: `<ok> ok, <n> HTTP errors, <failed> failed in <ms> ms; peak <k> in
-    /// flight; one after another: at most <ms> ms (<speed-up>x at most)`. When some failed, the
-    /// comparison names the responses it counts (`one after another, the 7 pages alone: …`);
-    /// when none came back, there is none.
+    /// The summary line, as in the module doc. When some failed, the comparison names what it
+    /// counts (`one after another, the 7 pages alone: …`); when none came back, there is none.
     pub fn summary(&self) -> String {
         let mut line = format!(
             "{} ok, {}, {} failed in {} ms; peak {} in flight",
