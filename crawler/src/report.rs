@@ -126,9 +126,8 @@ pub fn render(crawl: &Crawl) -> String {
     out
 }
 
-/// How a report names its URLs: when every URL is on the same server, by its path only (the
-/// server is printed once, `on http://…`), in a column as wide as the longest name, at most
-/// 40 characters (a longer name is cut, and ends in `~`).
+/// How a report names its URLs: by path if all share one server (printed once, `on http://…`),
+/// in a column as wide as the longest name, at most 40 characters (cut ones end in `~`).
 struct Labels {
     origin: Option<String>,
     width: usize,

@@ -101,9 +101,8 @@ impl Url {
         }
     }
 
-    /// Resolves `link` (an `href` found on this page, or a redirect's `Location`) against this
-    /// URL, as a browser does, into the normal form. Returns `None` for links that are not
-    /// http (`mailto:`, `https:`, `javascript:`…) or that do not parse.
+    /// Resolves `link` (an `href` here, or a redirect's `Location`) as a browser does, in normal
+    /// form; `None` if it is not http (`https:`, `mailto:`, `javascript:`…) or does not parse.
     pub fn join(&self, link: &str) -> Option<Url> {
         let base = url::Url::parse(&self.to_string()).ok()?;
         Url::from_whatwg(&base.join(link).ok()?).ok()
