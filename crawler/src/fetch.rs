@@ -48,10 +48,8 @@ pub enum FetchError {
     ShortBody { expected: usize, received: usize },
     #[error("response too large: more than {limit} bytes")]
     TooLarge { limit: usize },
-    /// A response feature this client does not implement.
     #[error("unsupported response: {0}")]
     Unsupported(String),
-    /// `phase` says what the fetch was doing when the deadline passed.
     #[error("timed out while {phase}")]
     TimedOut { phase: &'static str },
     /// Stage 5's `--max-redirect`; `next` is where the next redirect led.

@@ -1,16 +1,15 @@
 //! HTTP/1.0, client side: the request bytes and an incremental response reader.
 //!
-//! Every stage, however it reads (blocking read, callback, coroutine, `async fn`), reads
-//! straight into a [`ResponseReader`]'s buffer (`spare`, then `filled`), so that no buffer of
-//! its own lives across a wait. The reader says when the response is complete — at the end
-//! of the stream, or as soon as the body reaches its `Content-Length` (or its last chunk, for
-//! a chunked body) even if the server keeps the connection open — and turns every way a
-//! response can be wrong into a [`FetchError`].
+//! Every stage (blocking read, callback, coroutine, `async fn`) reads straight into a
+//! [`ResponseReader`]'s buffer, `spare` then `filled`: it holds no buffer of its own across a
+//! wait. The response is complete at the end of the stream, or once the body reaches its
+//! `Content-Length` or last chunk, even if the server keeps the connection open. Every way a
+//! response can be wrong is a [`FetchError`].
 //!
-//! A server may be hostile, so the reader looks at each byte once, however the bytes are split
-//! into reads: a response trickled one byte per read costs time linear in its size. It
-//! follows RFC 9112 where a lenient reader could be fooled about where a response ends, and
-//! ignores whatever comes after the end (HTTP/1.0 has no pipelining).
+//! A server may be hostile. The reader looks at each byte once, however reads split them: a
+//! response trickled one byte per read costs time linear in its size. It follows RFC 9112
+//! where a lenient reader could be fooled about where a response ends, and ignores what comes
+//! after the end (HTTP/1.0 has no pipelining).
 
 use crate::fetch::{FetchError, Page};
 use crate::url::Url;
@@ -23,8 +22,7 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 const MAX_HEADERS: usize = 64;
 
-/// How much room [`ResponseReader::spare`] lends before anything has arrived: all that a
-/// fetch holds for its response while it waits for the server.
+/// The room [`ResponseReader::spare`] lends before any byte arrives: all a waiting fetch holds.
 const FIRST_READ: usize = 64;
 
 /// The request every stage sends: HTTP/1.0, so the server closes the connection after the
@@ -38,9 +36,8 @@ pub fn request(url: &Url) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Parses a whole response, as a client that read to the end of the stream has it (the
-/// bench's tokio crawler, which reads with `read_to_end`): through `spare` and `filled`, as
-/// the stages read.
+/// Parses a whole response, read to the end of the stream (the bench's tokio crawler uses
+/// `read_to_end`), through `spare` and `filled` as the stages read.
 pub fn parse(mut response: &[u8]) -> Result<Page, FetchError> {
     let mut reader = ResponseReader::new();
     loop {
@@ -68,8 +65,7 @@ struct Head {
 enum Framing {
     /// After `Content-Length` bytes.
     Length(usize),
-    /// At its last chunk: `Transfer-Encoding: chunked`. An HTTP/1.0 request should never get
-    /// one, but a correct client copes when a server sends it anyway.
+    /// At its last chunk (`Transfer-Encoding: chunked`): sent even to HTTP/1.0 requests.
     Chunked(Chunked),
     /// At the end of the stream.
     ToTheEnd,
@@ -119,11 +115,10 @@ impl ResponseReader {
         }
     }
 
-    /// Room to read the next bytes into: the free end of the reader's own buffer, so that they
-    /// land where they stay and the caller keeps no buffer of its own across a wait; say how
-    /// many arrived with [`filled`](ResponseReader::filled). The room is `FIRST_READ` bytes
-    /// at first, then as large again as what has arrived; once the head has said how long the
-    /// body is, exactly the rest; never more than one byte past the limit.
+    /// Room for the next read at the free end of the buffer, where the bytes stay; say how
+    /// many came with [`filled`](ResponseReader::filled). `FIRST_READ` bytes, then as many as
+    /// have arrived; once the head gives the body's length, exactly the rest; never more than
+    /// one byte past the limit.
     pub fn spare(&mut self) -> &mut [u8] {
         let room = match &self.head {
             // At least one byte, so that a read can still see the end of the stream.
@@ -142,10 +137,9 @@ impl ResponseReader {
         &mut self.buf[self.len..end]
     }
 
-    /// `n` bytes were read into [`spare`](ResponseReader::spare)'s room; 0 means the end of
-    /// the stream. Returns `Ok(Some(page))` once the response is complete, `Ok(None)` while
-    /// more bytes are needed, and an error as soon as the response cannot be right; at the end
-    /// of the stream, never `Ok(None)`.
+    /// `n` bytes were read into [`spare`](ResponseReader::spare); 0 is the end of the stream.
+    /// `Ok(Some(page))` once the response is complete, `Ok(None)` while it is not (never at
+    /// the end of the stream), an error as soon as it cannot be right.
     pub fn filled(&mut self, n: usize) -> Result<Option<Page>, FetchError> {
         match n.min(std::mem::take(&mut self.lent)) {
             0 => self.end_of_stream().map(Some),
@@ -220,10 +214,9 @@ impl ResponseReader {
         }
     }
 
-    /// Looks for the empty line that ends the head in the new bytes, `buf[from..end]`, each
-    /// byte once, and says where the head ends once it is in (httparse then parses it). Says
-    /// early what is wrong as soon as it can be seen: a first line (or first bytes) that are
-    /// not HTTP, too many headers.
+    /// Scans the new bytes, `buf[from..end]`, each once, for the empty line that ends the
+    /// head, and says where it ends (httparse then parses it). First bytes or a first line
+    /// that are not HTTP, or too many headers, are an error as soon as they show.
     fn scan_head(&mut self, from: usize, end: usize) -> Result<Option<usize>, FetchError> {
         let buf = &self.buf[..end];
         for at in from..end {
@@ -340,10 +333,9 @@ fn framing(headers: &[(String, String)]) -> Result<Framing, FetchError> {
     }
 }
 
-/// The body's length, if a `Content-Length` says it. Several headers, or a list in one, are
-/// fine only if they all agree: RFC 9112 §6.3 says a response whose lengths differ cannot be
-/// framed, and must be rejected (a client that picked one could be fooled into reading
-/// another response's bytes as this one's body).
+/// The body's length, if a `Content-Length` says it. Several, in headers or a list, must all
+/// agree: RFC 9112 §6.3 rejects a response whose lengths differ, as unframeable (a client
+/// that picked one could read another response's bytes as this one's body).
 fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, FetchError> {
     let mut length = None;
     let values = headers.iter().filter(|(name, _)| name == "content-length");

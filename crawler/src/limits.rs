@@ -1,9 +1,7 @@
-//! The process's real limits, read where Linux states them (`/proc`), so that a crawl can say
-//! up front what will not fit instead of failing halfway — or, for threads, aborting. And the
-//! limits stage 5 sets itself, so that a site without end cannot keep a crawl going
-//! ([`LeftOut`]).
-//!
-//! Elsewhere (no `/proc`) every answer is `None`: nothing is checked, as before.
+//! The process's real limits, read where Linux states them (`/proc`): a crawl says up front
+//! what will not fit, instead of failing halfway (or, for threads, aborting). Without `/proc`
+//! every answer is `None` and nothing is checked. And the limits stage 5 sets itself, so a
+//! site without end cannot keep a crawl going ([`LeftOut`]).
 
 use std::fs;
 
@@ -17,9 +15,7 @@ pub fn open_files() -> Option<u64> {
 }
 
 /// Whether `need` more descriptors fit: the soft limit, less those open now and
-/// [`SPARE_FILES`]. `Err` says how many do fit and how to raise the limit (as far as the hard
-/// limit allows without root). When the limits are unknown (not Linux) everything fits:
-/// nothing is checked.
+/// [`SPARE_FILES`]. `Err` says how many do fit and how to raise the limit.
 pub fn files_fit(need: u64) -> Result<(), Shortfall> {
     let (Some(soft), Ok(open)) = (open_files(), fs::read_dir("/proc/self/fd")) else {
         return Ok(());
@@ -37,7 +33,6 @@ pub struct Shortfall {
     pub soft: u64,
     /// A soft limit that would fit, rounded up to a round number.
     pub wanted: u64,
-    /// The hard limit, if there is one.
     pub hard: Option<u64>,
 }
 
@@ -67,8 +62,7 @@ impl Shortfall {
         )
     }
 
-    /// How to raise the limit: `ulimit -n 41000` in the shell first, and whether the hard limit
-    /// allows it.
+    /// How to raise it: `ulimit -n 41000` in the shell first, and whether the hard limit allows.
     pub fn raise(&self) -> String {
         let wanted = self.wanted;
         match self.hard {
@@ -81,13 +75,12 @@ impl Shortfall {
     }
 }
 
-/// About how many more threads this process can start before the OS refuses — or, worse,
-/// before a new thread cannot map its stack and guard pages and the process *aborts* (Rust's
-/// runtime cannot report that as an error). Each thread takes about four memory mappings
-/// (stack, guard page, signal stack and its guard), and `vm.max_map_count` caps the mappings
-/// of a process; `kernel.threads-max` and `ulimit -u` cap the threads; and under an
-/// address-space limit (`ulimit -v`) each thread reserves its 2 MiB stack and a signal stack.
-/// A quarter is kept back for everything else the process maps.
+/// About how many more threads this process can start before the OS refuses or, worse, a new
+/// thread cannot map its stack and guard pages and the process *aborts* (Rust's runtime cannot
+/// report that as an error). `vm.max_map_count` caps a process's mappings, about four a thread
+/// (stack, guard page, signal stack and its guard); `kernel.threads-max` and `ulimit -u` cap
+/// threads; `ulimit -v` caps address space, `THREAD_RESERVE` a thread. A quarter is kept
+/// back for everything else the process maps.
 pub fn thread_budget() -> Option<u64> {
     let maps = read_number("/proc/sys/vm/max_map_count")?;
     let in_use = fs::read_to_string("/proc/self/maps").ok()?.lines().count() as u64;
@@ -134,8 +127,7 @@ impl LeftOut {
     }
 }
 
-/// A limit from `/proc/self/limits`, column 0 the soft one, 1 the hard one (`None` for
-/// "unlimited" or when unknown).
+/// A limit from `/proc/self/limits`: column 0 soft, 1 hard; `None` if "unlimited" or unknown.
 fn limit(name: &str, column: usize) -> Option<u64> {
     number_after("/proc/self/limits", name, column)
 }

@@ -1,20 +1,16 @@
 //! The links of a page, read the way a browser reads them: stage 5 finds its next URLs here.
 //!
-//! The page goes through html5gum, a tokenizer that follows the WHATWG HTML standard, the one
-//! browsers implement. So a link means what it means to a browser: character references in an
-//! attribute are decoded (`&amp;` is `&`), comments and the contents of `script`, `style` and
-//! their kind are not markup, tag and attribute names have no case, a value may have any
+//! html5gum tokenizes the page by the WHATWG HTML standard, which browsers implement. So character
+//! references in an attribute are decoded (`&amp;` is `&`), comments and the contents of `script`,
+//! `style` and their kind are not markup, tag and attribute names have no case, a value takes any
 //! quotes or none, a tag may span lines, and `<base href>` sets what relative links resolve
-//! against. A tokenizer is enough for links: the tree a full parser would build changes no
-//! `href`.
+//! against. A tokenizer is enough: a full parser's tree changes no `href`.
 //!
-//! **Which elements are followed:** `a` and `area`, the hyperlinks a reader can follow from
-//! a page. Not what a page loads for itself (`link`, `img`, `script`, `iframe`…): a crawler of
-//! pages is not a page saver. `base` sets the base URL and is never a link itself.
+//! Followed: `a` and `area`, the hyperlinks a reader can follow, not what a page loads for itself
+//! (`link`, `img`, `script`, `iframe`…): a crawler of pages is no page saver. `base` is no link.
 //!
-//! **Caps**, so that one page cannot make a crawl hold or queue without bound: [`MAX_LINKS`]
-//! links per page, [`MAX_URL_BYTES`] per link (as written, after decoding: a longer one is
-//! skipped and counted); [`Links`] says what was left out.
+//! Caps, so one page cannot make a crawl hold or queue without bound: [`MAX_LINKS`] links per page,
+//! [`MAX_URL_BYTES`] per link as written, after decoding. [`Links`] says what was left out.
 
 use html5gum::{DefaultEmitter, Token, Tokenizer};
 
@@ -36,9 +32,8 @@ pub struct Links {
     pub too_long: usize,
 }
 
-/// Whether `page` is HTML, as its `Content-Type` says (`text/html; charset=utf-8`): only then
-/// are its links read. A page that does not say is not read: a browser would guess, a crawler
-/// would only be guessing.
+/// Whether `page`'s `Content-Type` says HTML (`text/html; charset=utf-8`): only then are its
+/// links read. A browser would guess when it does not say; a crawler would only be guessing.
 pub fn is_html(page: &Page) -> bool {
     page.header("content-type").is_some_and(|value| {
         let media_type = value.split(';').next().unwrap_or_default().trim();
@@ -48,9 +43,8 @@ pub fn is_html(page: &Page) -> bool {
     })
 }
 
-/// The links of `html`, a page that came from `page_url`: every `a` and `area` with an `href`,
-/// resolved against the page's base URL (its first `<base href>`, else `page_url`). Links
-/// that are not `http://` (`mailto:`, `https:`, `javascript:`…) are left out.
+/// The links of `html`, a page from `page_url`, resolved against its first `<base href>`, else
+/// `page_url`. Links that are not `http://` (`mailto:`, `https:`, `javascript:`…) are left out.
 pub fn links(page_url: &Url, html: &[u8]) -> Links {
     let mut found = Links::default();
     let (mut hrefs, mut base) = (Vec::new(), None);

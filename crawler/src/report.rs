@@ -84,10 +84,8 @@ impl Crawl {
         pages.map(|o| o.timeline.elapsed()).sum()
     }
 
-    /// The summary line: `<ok> ok, <n> HTTP errors, <failed> failed in <ms> ms; peak <k> in
-    /// flight; one after another: at most <ms> ms (<speed-up>x at most)`. When some failed, the
-    /// comparison names the responses it counts (`one after another, the 7 pages alone: …`);
-    /// when none came back, there is none.
+    /// The summary line, as in the module doc. When some failed, the comparison names what it
+    /// counts (`one after another, the 7 pages alone: …`); when none came back, there is none.
     pub fn summary(&self) -> String {
         let mut line = format!(
             "{} ok, {}, {} failed in {} ms; peak {} in flight",
@@ -128,9 +126,8 @@ pub fn render(crawl: &Crawl) -> String {
     out
 }
 
-/// How a report names its URLs: when every URL is on the same server, by its path only (the
-/// server is printed once, `on http://…`), in a column as wide as the longest name, at most
-/// 40 characters (a longer name is cut, and ends in `~`).
+/// How a report names its URLs: by path if all share one server (printed once, `on http://…`),
+/// in a column as wide as the longest name, at most 40 characters (cut ones end in `~`).
 struct Labels {
     origin: Option<String>,
     width: usize,

@@ -1,12 +1,11 @@
 //! URLs: `http://host[:port][/path][?query]`, and the links found on pages.
 //!
-//! Every stage parses its URLs with [`Url::parse`], so a bad URL gets the same clear error on
-//! every stage, and stage 5 resolves the links it finds with [`Url::join`]. Both read a URL as
-//! browsers do, by the WHATWG URL standard (servo's `url` crate: `\` is `/`, `%2e%2e` is `..`),
-//! then give it one normal form, so that the same page reached two ways is crawled once:
-//! percent-encoding as RFC 3986 §6.2.2 wants it (`%7e` is `~`, hex digits in upper case), and
-//! no fragment, which never goes to the server. Only plain `http`: the workshop is about the
-//! loop, not TLS. Host names are ASCII only (`idna_adapter` 1.0: see the workspace Cargo.toml).
+//! Every stage parses with [`Url::parse`]: a bad URL gets the same clear error everywhere. Stage 5
+//! resolves links with [`Url::join`]. Both read a URL as browsers do, by the WHATWG URL standard
+//! (servo's `url` crate: `\` is `/`, `%2e%2e` is `..`), then give it one normal form, so a page
+//! reached two ways is crawled once: percent-encoding per RFC 3986 §6.2.2 (`%7e` is `~`, upper-case
+//! hex) and no fragment, which never goes to the server. Only plain `http`: the workshop is about
+//! the loop, not TLS. Host names are ASCII (`idna_adapter` 1.0: see the workspace Cargo.toml).
 
 use std::fmt;
 use std::fmt::Write as _;
@@ -27,8 +26,7 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses `text`; anything that is not a well-formed `http://` URL is a
-    /// [`FetchError::BadUrl`] that says what is wrong.
+    /// Parses `text`; anything but a well-formed `http://` URL is a [`FetchError::BadUrl`].
     pub fn parse(text: &str) -> Result<Url, FetchError> {
         let bad = |why: &str| FetchError::BadUrl(format!("{why} in {text:?}"));
         // A whole URL, `http://`: `localhost:8000/` would be a URL of the scheme `localhost`,
@@ -70,11 +68,9 @@ impl Url {
         Ok(Url { host, port, path })
     }
 
-    /// Resolves the host to a socket address.
-    ///
-    /// An IP address (and `localhost`) needs no lookup. Any other name goes through the
-    /// system resolver, which *blocks*: stages 1–4 pay that cost on the event loop thread, and
-    /// stage 5 moves it to its blocking pool.
+    /// Resolves the host to a socket address. An IP address or `localhost` needs no lookup;
+    /// any other name goes through the system resolver, which *blocks*: stages 1–4 pay that
+    /// on the event loop thread, stage 5 in its blocking pool.
     pub fn socket_addr(&self) -> Result<SocketAddr, FetchError> {
         if let Ok(ip) = self.host.parse::<std::net::IpAddr>() {
             return Ok(SocketAddr::new(ip, self.port));
@@ -105,9 +101,8 @@ impl Url {
         }
     }
 
-    /// Resolves `link` (an `href` found on this page, or a redirect's `Location`) against this
-    /// URL, as a browser does, into the normal form. Returns `None` for links that are not
-    /// http (`mailto:`, `https:`, `javascript:`…) or that do not parse.
+    /// Resolves `link` (an `href` here, or a redirect's `Location`) as a browser does, in normal
+    /// form; `None` if it is not http (`https:`, `mailto:`, `javascript:`…) or does not parse.
     pub fn join(&self, link: &str) -> Option<Url> {
         let base = url::Url::parse(&self.to_string()).ok()?;
         Url::from_whatwg(&base.join(link).ok()?).ok()
@@ -121,9 +116,8 @@ impl fmt::Display for Url {
 }
 
 /// Percent-encoding in normal form (RFC 3986 §6.2.2.1, §6.2.2.2): a `%XX` of an unreserved
-/// character (`A-Z a-z 0-9 - . _ ~`) is decoded, any other `%XX` gets upper-case hex digits,
-/// and every byte that may not stand as it is — a `%` that starts no `%XX`, a `^` or a `|`
-/// the WHATWG parser leaves — is encoded. Bytes in `allowed` stay.
+/// character is decoded, any other gets upper-case hex digits. Other bytes not in `allowed`
+/// are encoded: a `%` that starts no `%XX`, a `^` or `|` the WHATWG parser leaves.
 fn normalize(text: &str, allowed: &str) -> String {
     let unreserved = |byte: u8| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte);
     let mut out = String::with_capacity(text.len());

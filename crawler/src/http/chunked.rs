@@ -1,6 +1,5 @@
-//! The decoder of a chunked body (RFC 9112 §7.1), for the [`ResponseReader`](super::ResponseReader).
-//! It takes one byte at a time and keeps no line, so a read that splits a line costs nothing
-//! more, and it decodes in place.
+//! Decodes a chunked body (RFC 9112 §7.1) in place, for [`super::ResponseReader`]. It takes a
+//! byte at a time and keeps no line: a read that splits a line costs nothing more.
 
 use crate::fetch::FetchError;
 

@@ -1,6 +1,5 @@
-//! Stage 5's part of the report: what the crawl found beyond the outcomes — for each URL the
-//! links on its page, the redirects and retries ([`Found`]), and what the crawl's limits left
-//! out — printed after the report every stage prints.
+//! Stage 5's section of the report, after what every stage prints: for each URL the links on
+//! its page, its redirects and retries ([`Found`]), and what the crawl's limits left out.
 
 use std::fmt::Write as _;
 use std::io;
@@ -46,8 +45,7 @@ pub struct Record {
 }
 
 impl Crawled {
-    /// Every URL fails with the same runtime error (the executor could not even be created,
-    /// or its reactor failed).
+    /// Every URL fails with one runtime error: no executor could be made, or its reactor failed.
     pub fn all_failed(urls: &[String], e: &io::Error) -> Crawled {
         Crawled {
             outcomes: Outcome::all_failed(urls, e),
@@ -80,8 +78,7 @@ impl From<Vec<Record>> for Crawled {
     }
 }
 
-/// The section: a line per URL (its links, found and new, redirects, tries), then the totals,
-/// and what the crawl's limits left out. (How many URLs ended how, the report above says.)
+/// A line per URL, then the totals and what was left out (how URLs ended, the report says).
 pub fn render_found(crawled: &Crawled) -> String {
     let mut out = String::new();
     // Named as in the report above: paths only when every URL is on the same server.
