@@ -77,7 +77,9 @@ fn parse<T: CommandFactory + FromArgMatches>(
     command: cli::Command<T>,
     args: &[&str],
 ) -> Result<T, String> {
-    command.parse(args.iter().map(|a| a.to_string()))
+    command
+        .parse(args.iter().map(|a| a.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 #[test]

@@ -23,8 +23,8 @@ mod command;
 
 pub use command::{Command, at_least_one, delay, port, timeout};
 
-/// The longest deadline or timeout a command line accepts: a day. (Far beyond it, `Instant +
-/// Duration` overflows and panics.)
+/// The longest deadline or timeout a command line accepts: a day (`Instant + Duration` panics
+/// on overflow).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What a crawl's command line asked for: the flags every stage shares, and the stage's own
@@ -83,8 +83,7 @@ fn host(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// The command line of a crawl: the flags every stage shares (`--count`, `--delay-ms`,
-/// `--timeout-ms`, `--base`, URLs), and the stage's own, `E`.
+/// The command line of the crawl example `name`: [`Args`], with the stage's own options `E`.
 pub fn example<E: clap::Args>(name: &'static str, about: &'static str) -> Command<Args<E>> {
     Command::new(name, about).check(check)
 }
@@ -286,9 +285,8 @@ pub fn targets<E: clap::Args>(args: &Args<E>) -> Result<(Vec<String>, Option<Sit
     Ok((operands.into_iter().map(on_origin).collect(), site))
 }
 
-/// `RUST_LOG` as usual, warnings only by default, with microsecond timestamps so a trace
-/// shows how the loop's ticks interleave. What is not the lesson, the built-in site (target
-/// `site`) and `mio`, stays quiet unless `RUST_LOG` names it (`RUST_LOG=trace,site=debug`).
+/// `RUST_LOG` as usual (warnings by default), with microsecond timestamps: a trace shows how
+/// the loop's ticks interleave. The site and `mio` stay quiet unless named (`site=debug`).
 pub fn init_logging() {
     let _ = log_from_env().try_init();
 }
@@ -352,7 +350,9 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<Args<Own>, String> {
-        command().parse(args.iter().map(|s| s.to_string()))
+        command()
+            .parse(args.iter().map(|s| s.to_string()))
+            .map_err(|e| e.to_string())
     }
 
     fn ok(args: &[&str]) -> Args<Own> {

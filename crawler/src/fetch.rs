@@ -24,8 +24,7 @@ impl Page {
     }
 }
 
-/// Why a URL produced no page. Every variant's message says what went wrong in words an
-/// attendee can act on.
+/// Why a URL produced no page, in words an attendee can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("bad URL: {0}")]

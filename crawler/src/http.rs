@@ -65,7 +65,7 @@ struct Head {
 enum Framing {
     /// After `Content-Length` bytes.
     Length(usize),
-    /// At its last chunk (`Transfer-Encoding: chunked`): sent even to HTTP/1.0 requests.
+    /// At its last chunk (`Transfer-Encoding: chunked`): wrong for HTTP/1.0, but servers send it.
     Chunked(Chunked),
     /// At the end of the stream.
     ToTheEnd,

@@ -95,8 +95,7 @@ pub fn thread_budget() -> Option<u64> {
     budgets.into_iter().min()
 }
 
-/// The address space a thread reserves: std's default 2 MiB stack, and a signal stack with
-/// its guard page, generously.
+/// The address space a thread reserves: std's 2 MiB stack, a signal stack and its guard.
 const THREAD_RESERVE: u64 = (2 << 20) + (128 << 10);
 
 /// The longest link stage 5 follows, in bytes. A page can link to longer and longer URLs

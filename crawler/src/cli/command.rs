@@ -54,13 +54,8 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
     }
 
     /// Parses the arguments after the program's name. `Err` is what clap prints instead of a
-    /// run: what is wrong, the usage, where to read more; or, for `--help`, the help.
-    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, String> {
-        self.try_parse(args).map_err(|e| e.to_string())
-    }
-
-    /// `--help` is an `Err` too, as clap has it: what to print, and exit code 0.
-    fn try_parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, clap::Error> {
+    /// run: what is wrong, the usage, where to read more; or, for `--help`, the help (exit 0).
+    pub fn parse(&self, args: impl IntoIterator<Item = String>) -> Result<T, clap::Error> {
         let args = std::iter::once(self.name().to_string()).chain(args);
         let matches = self.command.clone().try_get_matches_from(args)?;
         let mut options = T::from_arg_matches(&matches)?;
@@ -73,7 +68,7 @@ impl<T: CommandFactory + FromArgMatches> Command<T> {
     /// Parses this program's own arguments. `Err` carries the exit code once the help is
     /// printed (0) or the error (2).
     pub fn parse_env(&self) -> Result<T, ExitCode> {
-        self.try_parse(std::env::args().skip(1)).map_err(|e| {
+        self.parse(std::env::args().skip(1)).map_err(|e| {
             let _ = e.print();
             ExitCode::from(e.exit_code() as u8)
         })

@@ -41,11 +41,9 @@ pub(super) struct Server {
     conns: HashMap<usize, Conn>,
     /// A due `LISTENER` means "try accepting again"; a connection's, that its time is up.
     timers: Timers,
-    /// Out of descriptors, `accept` fails on every retry and every new connection: the log tells
-    /// of such a run once as it starts and once as it ends (`Some((since, tries))` while it
-    /// lasts), and `accept_retry` keeps a single retry timer pending.
+    /// A run of failed accepts (out of descriptors), `Some((since, tries))` while it lasts:
+    /// the log tells of it as it starts and as it ends, with one retry timer pending.
     accept_failing: Option<(Instant, usize)>,
-    accept_retry: bool,
     next_id: usize,
 }
 
@@ -91,7 +89,6 @@ impl Server {
             conns: HashMap::new(),
             timers: BTreeSet::new(),
             accept_failing: None,
-            accept_retry: false,
             next_id: 2, // 0 and 1 are `LISTENER` and `WAKER`
         };
         Ok((server, waker))
@@ -189,7 +186,7 @@ impl Server {
             warn!(target: "site", "{what} ({e}): not accepting new connections for now (retrying \
                 every {ACCEPT_RETRY:?}), still serving the {} it holds{advice}", self.conns.len());
         }
-        if !std::mem::replace(&mut self.accept_retry, true) {
+        if !self.timers.iter().any(|&(_, id)| id == LISTENER.0) {
             self.timers
                 .insert((Instant::now() + ACCEPT_RETRY, LISTENER.0));
         }
@@ -203,7 +200,6 @@ impl Server {
             }
             self.timers.pop_first();
             if id == LISTENER.0 {
-                self.accept_retry = false;
                 self.accept_all();
                 continue;
             }
@@ -245,12 +241,11 @@ impl Server {
         debug!(target: "site", "#{id} {why}; closed ({open} open)");
     }
 
-    /// Reads what the client sends until `WouldBlock`: its request head, then nothing if it
-    /// behaves. Reading on notices at once that a client left (an error, or the end of the
-    /// stream), not when its answer is due, up to an hour later. The end of the stream is
-    /// ambiguous: one that left and one that only closed its sending half (`nc -N`, a fine
-    /// HTTP/1.0 client) look the same. So the site answers at once, without the delay: the
-    /// second gets its page, the first a reset; either way the descriptor is given back now.
+    /// Reads until `WouldBlock`: the request head, then nothing if the client behaves. Reading
+    /// on sees at once that a client left (an error, or the end of the stream), not when its
+    /// answer is due, up to an hour later. The end of the stream may also mean a client that
+    /// only closed its sending half (`nc -N`, a fine HTTP/1.0 client): so the site answers at
+    /// once, without the delay; a client that left gets a reset, and the descriptor is free.
     fn read(&mut self, id: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -303,11 +298,7 @@ impl Server {
             match conn.stream.write(&response[*sent..]) {
                 Ok(0) => return self.close(id, "the socket took no bytes"),
                 Ok(n) => *sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    trace!(target: "site", "#{id} short write: {sent} of {} bytes; waiting for writable",
-                        response.len());
-                    return;
-                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return self.close(id, &format!("write failed: {e}")),
             }

@@ -32,7 +32,9 @@ fn command() -> Command<Options> {
 }
 
 fn parse(args: &[&str]) -> Result<Options, String> {
-    command().parse(args.iter().map(|a| a.to_string()))
+    command()
+        .parse(args.iter().map(|a| a.to_string()))
+        .map_err(|e| e.to_string())
 }
 
 fn ok(args: &[&str]) -> Options {
