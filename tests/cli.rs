@@ -29,17 +29,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
 use crawler::cli::{self, Command, NoOptions};
-
-fn parse<T: CommandFactory + FromArgMatches>(
-    command: Command<T>,
-    args: &[&str],
-) -> Result<T, String> {
-    command
-        .parse(args.iter().map(|a| a.to_string()))
-        .map_err(|e| e.to_string())
-}
+use support::parse;
 
 fn shared() -> Command<cli::Args<NoOptions>> {
     cli::example("stage1", "a stage without options of its own")

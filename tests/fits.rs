@@ -4,6 +4,8 @@
 //! stage 5's `--max-pages`, the echo demo's summary, the standalone site's addresses for the
 //! room.
 
+mod support;
+
 #[allow(dead_code)] // the example's `main`
 #[path = "../examples/stage5.rs"]
 mod stage5_example;
@@ -21,9 +23,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches};
 use crawler::cli::{self, InFlight};
 use crawler::limits::{self, LeftOut};
+use support::parse;
 
 /// More than this process may open, whatever its limit (a million where it is unknown).
 fn too_many() -> usize {
@@ -101,15 +103,6 @@ fn the_echo_demo_summary_is_what_happened() {
              40 at once and echoed {bytes} bytes, all on one thread\n"
         )
     );
-}
-
-fn parse<T: CommandFactory + FromArgMatches>(
-    command: cli::Command<T>,
-    args: &[&str],
-) -> Result<T, String> {
-    command
-        .parse(args.iter().map(|a| a.to_string()))
-        .map_err(|e| e.to_string())
 }
 
 #[test]

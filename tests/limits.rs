@@ -21,11 +21,11 @@ mod stage5_example;
 
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, FromArgMatches};
 use crawler::cli::{self, NoOptions};
 use crawler::fetch::{FetchError, Outcome, Page, Timeline};
 use crawler::report::{self, Crawl};
 use crawler::stage5::{self, Options};
+use support::parse;
 use support::{Fault, FaultServer};
 
 /// A bound on how long a crawl here may take before the test calls it hung: the crawls end in
@@ -71,15 +71,6 @@ fn a_link_longer_than_2000_bytes_is_not_followed() {
         found.contains("1 link longer than 2000 bytes was not followed"),
         "{found}"
     );
-}
-
-fn parse<T: CommandFactory + FromArgMatches>(
-    command: cli::Command<T>,
-    args: &[&str],
-) -> Result<T, String> {
-    command
-        .parse(args.iter().map(|a| a.to_string()))
-        .map_err(|e| e.to_string())
 }
 
 #[test]

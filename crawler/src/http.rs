@@ -36,21 +36,6 @@ pub fn request(url: &Url) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Parses a whole response, read to the end of the stream (the bench's tokio crawler uses
-/// `read_to_end`), through `spare` and `filled` as the stages read.
-pub fn parse(mut response: &[u8]) -> Result<Page, FetchError> {
-    let mut reader = ResponseReader::new();
-    loop {
-        let room = reader.spare();
-        let n = room.len().min(response.len());
-        room[..n].copy_from_slice(&response[..n]);
-        response = &response[n..];
-        if let Some(page) = reader.filled(n)? {
-            return Ok(page);
-        }
-    }
-}
-
 /// The parsed status line and headers, kept while the body arrives.
 #[derive(Debug)]
 struct Head {
@@ -144,6 +129,20 @@ impl ResponseReader {
         match n.min(std::mem::take(&mut self.lent)) {
             0 => self.end_of_stream().map(Some),
             n => self.advance(n),
+        }
+    }
+
+    /// Parses a whole response, read to the end of the stream (the bench's tokio crawler uses
+    /// `read_to_end`), through `spare` and `filled` as the stages read.
+    pub fn parse(mut self, mut response: &[u8]) -> Result<Page, FetchError> {
+        loop {
+            let room = self.spare();
+            let n = room.len().min(response.len());
+            room[..n].copy_from_slice(&response[..n]);
+            response = &response[n..];
+            if let Some(page) = self.filled(n)? {
+                return Ok(page);
+            }
         }
     }
 
@@ -517,13 +516,18 @@ mod tests {
 
     #[test]
     fn empty_lines_before_the_status_line_are_no_head() {
-        let page = parse(b"\r\n\n\r\nHTTP/1.0 200 OK\r\n\r\nbody").unwrap();
+        let page = ResponseReader::new()
+            .parse(b"\r\n\n\r\nHTTP/1.0 200 OK\r\n\r\nbody")
+            .unwrap();
         assert_eq!((page.status, page.body.as_slice()), (200, &b"body"[..]));
         for (response, says) in [
             (&b"\n\nxyz"[..], "not an HTTP response"),
             (b"\r\n\r\n", "middle of the headers"),
         ] {
-            let err = parse(response).unwrap_err().to_string();
+            let err = ResponseReader::new()
+                .parse(response)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{err}");
         }
     }
@@ -609,9 +613,16 @@ mod tests {
         assert!(said.unwrap_err().to_string().contains("too large"));
         assert_eq!(lent, [64, 37]);
         assert_eq!(
-            parse(b"").unwrap_err().to_string(),
+            ResponseReader::new().parse(b"").unwrap_err().to_string(),
             FetchError::ClosedEarly.to_string()
         );
-        assert_eq!(parse(&response[..30]).unwrap().body.len(), 11);
+        assert_eq!(
+            ResponseReader::new()
+                .parse(&response[..30])
+                .unwrap()
+                .body
+                .len(),
+            11
+        );
     }
 }

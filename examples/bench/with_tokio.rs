@@ -67,7 +67,7 @@ async fn fetch(url: &str, timeline: &Cell<Timeline>) -> Result<Page, FetchError>
         .read_to_end(&mut response)
         .await
         .map_err(FetchError::Receive)?;
-    http::parse(&response)
+    http::ResponseReader::new().parse(&response)
 }
 
 /// The bytes one fetch keeps from one wait to the next: the future of `fetch`.

@@ -11,6 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+/// Parses `args` with `command` as a program would, clap's message as the error.
+pub fn parse<T: clap::CommandFactory + clap::FromArgMatches>(
+    command: crawler::cli::Command<T>,
+    args: &[&str],
+) -> Result<T, String> {
+    command
+        .parse(args.iter().map(|a| a.to_string()))
+        .map_err(|e| e.to_string())
+}
+
 /// Runs a server on a thread of its own. `serve` is given a way to announce the address it
 /// listens on; once it has, this returns that address, and the server's result arrives on the
 /// channel when it ends.
