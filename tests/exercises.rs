@@ -11,6 +11,8 @@
 //! of each; `.ci/exercises` proves that each check fails before its solution and passes after.
 //! The one test here that is not ignored checks that list against NOTES.md.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -600,14 +602,8 @@ fn notes_exercises(notes: &str) -> (Vec<InNotes>, Vec<String>) {
 
 /// `(stage, number, minutes)` of every "Stage S, exercise N (M min)" of the run sheet.
 fn run_sheet(notes: &str) -> Vec<(u32, u32, u32)> {
-    let start = notes
-        .find("## Run sheet")
-        .expect("NOTES.md has a run sheet");
-    let end = notes[start + 3..]
-        .find("\n## ")
-        .map_or(notes.len(), |at| start + 3 + at);
     let mut found = Vec::new();
-    for cell in notes[start..end].split('|') {
+    for cell in support::run_sheet_of(notes).split('|') {
         let Some(rest) = cell.trim().strip_prefix("Stage ") else {
             continue;
         };

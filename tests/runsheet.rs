@@ -11,7 +11,11 @@
 //! is the one its "count" column gives; and the counts leave at least 10 minutes of slack.
 //! (That each exercise's minutes are its chapter's is `tests/exercises.rs`'s.)
 
+mod support;
+
 use std::path::{Path, PathBuf};
+
+use support::run_sheet_of;
 
 /// Excerpts the run sheet projects before the code that holds them exists on every branch:
 /// the anchors issue 18 adds to stage 4. A slot that names one is counted, but its count is
@@ -23,17 +27,6 @@ const SLACK: f64 = 10.0;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The run sheet: from its heading to the next chapter.
-fn sheet(notes: &str) -> &str {
-    let start = notes
-        .find("## Run sheet")
-        .expect("NOTES.md has a run sheet");
-    let end = notes[start + 3..]
-        .find("\n## ")
-        .map_or(notes.len(), |at| start + 3 + at);
-    &notes[start..end]
 }
 
 /// Every file under `*/src/`, sorted.
@@ -170,7 +163,7 @@ struct Slot {
 }
 
 fn slots(notes: &str) -> Vec<Slot> {
-    let sheet = sheet(notes);
+    let sheet = run_sheet_of(notes);
     let notes_words = speaker_notes(sheet);
     let mut slots = Vec::new();
     for row in sheet.lines().filter(|l| l.starts_with('|')) {

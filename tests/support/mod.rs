@@ -21,6 +21,17 @@ pub fn parse<T: clap::CommandFactory + clap::FromArgMatches>(
         .map_err(|e| e.to_string())
 }
 
+/// NOTES.md's run sheet: from its heading to the next chapter.
+pub fn run_sheet_of(notes: &str) -> &str {
+    let start = notes
+        .find("## Run sheet")
+        .expect("NOTES.md has a run sheet");
+    let end = notes[start + 3..]
+        .find("\n## ")
+        .map_or(notes.len(), |at| start + 3 + at);
+    &notes[start..end]
+}
+
 /// Runs a server on a thread of its own. `serve` is given a way to announce the address it
 /// listens on; once it has, this returns that address, and the server's result arrives on the
 /// channel when it ends.
